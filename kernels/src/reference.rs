@@ -1,0 +1,119 @@
+//! The scalar oracle: every spec computed for clarity, in f64, from the f32
+//! inputs. Products of two f32 values are exact in f64 and the sums carry
+//! 29 more bits than the kernels', so the oracle's own error is negligible
+//! next to the bound the kernels are held to.
+
+use crate::Metric;
+
+/// The oracle's answer for one pair, with the magnitude the error bound
+/// scales with (see [`crate::bound`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reference {
+    pub distance: f64,
+    /// l2: `Σ (aᵢ-bᵢ)²`; ip: `Σ |aᵢ·bᵢ|`; cosine: `|a|·|b|`.
+    pub magnitude: f64,
+}
+
+/// The distance between `a` and `b` under `metric`.
+///
+/// # Panics
+/// If the slices differ in length: the oracle is a test tool, and a length
+/// mismatch there is a bug in the test.
+pub fn pair(metric: Metric, a: &[f32], b: &[f32]) -> Reference {
+    assert_eq!(a.len(), b.len(), "oracle called with mismatched lengths");
+    let pairs = a.iter().zip(b).map(|(&x, &y)| (x as f64, y as f64));
+    match metric {
+        Metric::L2 => {
+            let sum: f64 = pairs.map(|(x, y)| (x - y) * (x - y)).sum();
+            Reference {
+                distance: sum,
+                magnitude: sum,
+            }
+        }
+        Metric::Ip => {
+            let (dot, abs) =
+                pairs.fold((0.0, 0.0), |(d, s), (x, y)| (d + x * y, s + (x * y).abs()));
+            Reference {
+                distance: 1.0 - dot,
+                magnitude: abs,
+            }
+        }
+        Metric::Cosine => {
+            let (dot, na, nb) = pairs.fold((0.0, 0.0, 0.0), |(d, na, nb), (x, y)| {
+                (d + x * y, na + x * x, nb + y * y)
+            });
+            let min = f32::MIN_POSITIVE as f64;
+            let distance = if na < min || nb < min {
+                1.0
+            } else {
+                1.0 - dot / (na.sqrt() * nb.sqrt())
+            };
+            Reference {
+                distance,
+                magnitude: na.sqrt() * nb.sqrt(),
+            }
+        }
+    }
+}
+
+/// Row `index` of a row-major matrix with `stride` elements per row.
+pub fn row(base: &[f32], stride: usize, dim: usize, index: usize) -> &[f32] {
+    &base[index * stride..index * stride + dim]
+}
+
+/// `gather`: the query against the rows named by `ids`.
+pub fn gather(
+    metric: Metric,
+    query: &[f32],
+    base: &[f32],
+    stride: usize,
+    ids: &[u32],
+) -> Vec<Reference> {
+    let dim = query.len();
+    ids.iter()
+        .map(|&id| pair(metric, query, row(base, stride, dim, id as usize)))
+        .collect()
+}
+
+/// `scan`: the query against the first `count` rows.
+pub fn scan(
+    metric: Metric,
+    query: &[f32],
+    base: &[f32],
+    stride: usize,
+    count: usize,
+) -> Vec<Reference> {
+    let dim = query.len();
+    (0..count)
+        .map(|i| pair(metric, query, row(base, stride, dim, i)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_computed_values() {
+        let a = [1.0, 2.0, 3.0];
+        let b = [4.0, 6.0, 3.0];
+        assert_eq!(pair(Metric::L2, &a, &b).distance, 9.0 + 16.0);
+        assert_eq!(pair(Metric::Ip, &a, &b).distance, 1.0 - (4.0 + 12.0 + 9.0));
+        let c = pair(Metric::Cosine, &a, &a).distance;
+        assert!(c.abs() < 1e-15);
+        let orthogonal = pair(Metric::Cosine, &[1.0, 0.0], &[0.0, 5.0]).distance;
+        assert_eq!(orthogonal, 1.0);
+        assert_eq!(pair(Metric::Cosine, &[0.0, 0.0], &[1.0, 1.0]).distance, 1.0);
+    }
+
+    #[test]
+    fn shapes_agree_with_pairs() {
+        let base: Vec<f32> = (0..20).map(|i| i as f32).collect(); // 4 rows, stride 5, dim 3
+        let q = [1.0, 0.0, 2.0];
+        let g = gather(Metric::L2, &q, &base, 5, &[3, 0]);
+        assert_eq!(g[0], pair(Metric::L2, &q, &base[15..18]));
+        assert_eq!(g[1], pair(Metric::L2, &q, &base[0..3]));
+        let s = scan(Metric::L2, &q, &base, 5, 2);
+        assert_eq!(s[1], pair(Metric::L2, &q, &base[5..8]));
+    }
+}

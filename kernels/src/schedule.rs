@@ -1,0 +1,238 @@
+use crate::SpecError;
+use std::fmt;
+use std::str::FromStr;
+
+/// How the loop over elements handles the `dim % width` elements that do not
+/// fill a whole vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TailStrategy {
+    /// A scalar epilogue, fully peeled (the dimension is a constant).
+    Scalar,
+    /// One last vector iteration whose loads are masked to the valid lanes.
+    Masked,
+    /// Rows are zero-padded to a multiple of the width; the vector loop
+    /// simply runs over the padding. Callers must pass padded slices.
+    Padded,
+}
+
+impl TailStrategy {
+    pub fn name(self) -> &'static str {
+        match self {
+            TailStrategy::Scalar => "scalar",
+            TailStrategy::Masked => "masked",
+            TailStrategy::Padded => "padded",
+        }
+    }
+}
+
+/// How far the element loop is unrolled (without adding accumulators).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum Unroll {
+    /// Replicate the body this many times per iteration.
+    Factor(u32),
+    /// Remove the loop entirely: straight-line code over the whole dimension.
+    Full,
+}
+
+/// How a kernel is executed, kept apart from what it computes.
+///
+/// Printed and parsed as `width=4,unroll=2,acc=4,prefetch=4,tail=scalar`;
+/// keys may be given in any order and missing keys keep their defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Schedule {
+    /// f32 lanes per vector operation (1 = scalar).
+    pub width: u32,
+    /// Extra unrolling of the (already accumulator-split) element loop.
+    pub unroll: Unroll,
+    /// Independent partial sums, to hide FMA latency.
+    pub accumulators: u32,
+    /// For `gather` and `scan`: prefetch the row this many rows ahead (0 = off).
+    pub prefetch: u32,
+    pub tail: TailStrategy,
+}
+
+pub const MAX_WIDTH: u32 = 16;
+pub const MAX_UNROLL: u32 = 64;
+pub const MAX_ACCUMULATORS: u32 = 16;
+pub const MAX_PREFETCH: u32 = 64;
+
+impl Default for Schedule {
+    /// A sound schedule for 128-bit vectors: four f32x4 accumulators cover
+    /// the FMA latency (4 cycles) at one FMA per cycle on a load-bound loop.
+    fn default() -> Self {
+        Schedule {
+            width: 4,
+            unroll: Unroll::Factor(2),
+            accumulators: 4,
+            prefetch: 4,
+            tail: TailStrategy::Scalar,
+        }
+    }
+}
+
+impl Schedule {
+    /// Checks the schedule's own consistency (a backend may further restrict
+    /// the width it can lower).
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let bad = |msg: String| Err(SpecError::InvalidSchedule(msg));
+        if !self.width.is_power_of_two() || self.width > MAX_WIDTH {
+            return bad(format!(
+                "width={} must be a power of two in 1..={MAX_WIDTH}",
+                self.width
+            ));
+        }
+        if let Unroll::Factor(u) = self.unroll {
+            if u == 0 || u > MAX_UNROLL {
+                return bad(format!("unroll={u} must be in 1..={MAX_UNROLL} or `full`"));
+            }
+        }
+        if self.accumulators == 0 || self.accumulators > MAX_ACCUMULATORS {
+            return bad(format!(
+                "acc={} must be in 1..={MAX_ACCUMULATORS}",
+                self.accumulators
+            ));
+        }
+        if self.prefetch > MAX_PREFETCH {
+            return bad(format!(
+                "prefetch={} must be in 0..={MAX_PREFETCH}",
+                self.prefetch
+            ));
+        }
+        if self.tail == TailStrategy::Masked && self.width == 1 {
+            return bad("tail=masked needs width > 1".to_string());
+        }
+        Ok(())
+    }
+
+    /// Parses `key=value` pairs over `self` as defaults.
+    pub fn with_overrides(mut self, text: &str) -> Result<Self, SpecError> {
+        for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| SpecError::InvalidSchedule(format!("`{item}` is not key=value")))?;
+            let number = || -> Result<u32, SpecError> {
+                value.parse().map_err(|_| {
+                    SpecError::InvalidSchedule(format!("{key}={value}: not a non-negative integer"))
+                })
+            };
+            match key {
+                "width" | "w" => self.width = number()?,
+                "unroll" | "u" => {
+                    self.unroll = if value == "full" {
+                        Unroll::Full
+                    } else {
+                        Unroll::Factor(number()?)
+                    }
+                }
+                "acc" | "accumulators" => self.accumulators = number()?,
+                "prefetch" | "pf" => self.prefetch = number()?,
+                "tail" => {
+                    self.tail = match value {
+                        "scalar" | "peel" => TailStrategy::Scalar,
+                        "masked" | "mask" => TailStrategy::Masked,
+                        "padded" | "pad" => TailStrategy::Padded,
+                        _ => {
+                            return Err(SpecError::InvalidSchedule(format!(
+                                "tail={value}: expected scalar, masked or padded"
+                            )))
+                        }
+                    }
+                }
+                _ => {
+                    return Err(SpecError::InvalidSchedule(format!(
+                        "unknown key `{key}` (expected width, unroll, acc, prefetch, tail)"
+                    )))
+                }
+            }
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Elements a row must hold for this schedule: `dim` rounded up to the
+    /// width when the tail is padded, `dim` otherwise.
+    pub fn padded_len(&self, dim: usize) -> usize {
+        match self.tail {
+            TailStrategy::Padded => dim.div_ceil(self.width as usize) * self.width as usize,
+            _ => dim,
+        }
+    }
+
+    /// An upper bound on the number of additions any one product passes
+    /// through on its way to the result (see [`crate::bound`]): each lane of
+    /// each accumulator sums `ceil(dim / (width·acc))` terms, then up to
+    /// `acc - 1` adds combine the accumulators, up to `width - 1` reduce the
+    /// lanes and up to `width - 1` add the scalar tail.
+    pub fn accumulation_depth(&self, dim: usize) -> usize {
+        let w = self.width as usize;
+        let k = self.accumulators as usize;
+        dim.div_ceil(w * k) + k + 2 * w + 4
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "width={},unroll=", self.width)?;
+        match self.unroll {
+            Unroll::Factor(u) => write!(f, "{u}")?,
+            Unroll::Full => f.write_str("full")?,
+        }
+        write!(
+            f,
+            ",acc={},prefetch={},tail={}",
+            self.accumulators,
+            self.prefetch,
+            self.tail.name()
+        )
+    }
+}
+
+impl FromStr for Schedule {
+    type Err = SpecError;
+    fn from_str(s: &str) -> Result<Self, SpecError> {
+        Schedule::default().with_overrides(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_round_trips_and_defaults_missing_keys() {
+        let s: Schedule = "acc=8,width=4,unroll=full,tail=masked".parse().unwrap();
+        assert_eq!(
+            s.to_string(),
+            "width=4,unroll=full,acc=8,prefetch=4,tail=masked"
+        );
+        assert_eq!(s.to_string().parse::<Schedule>().unwrap(), s);
+    }
+
+    #[test]
+    fn impossible_schedules_are_rejected() {
+        for bad in [
+            "width=3",
+            "width=32",
+            "acc=0",
+            "acc=17",
+            "unroll=0",
+            "prefetch=65",
+            "tail=sideways",
+            "width=1,tail=masked",
+            "speed=11",
+            "width",
+        ] {
+            assert!(bad.parse::<Schedule>().is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn padding_rounds_up_to_the_width() {
+        let s: Schedule = "width=8,tail=padded".parse().unwrap();
+        assert_eq!(s.padded_len(13), 16);
+        assert_eq!(s.padded_len(16), 16);
+        let s: Schedule = "width=8,tail=scalar".parse().unwrap();
+        assert_eq!(s.padded_len(13), 13);
+    }
+}

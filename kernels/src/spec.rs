@@ -1,0 +1,106 @@
+use crate::{ElementType, Metric, Shape, SpecError};
+use std::fmt;
+use std::str::FromStr;
+
+/// The largest dimension a kernel can be specialized for.
+pub const MAX_DIM: usize = 65536;
+
+/// What a kernel computes: the metric over `dim` elements of `dtype`, in a
+/// given call shape. Printed and parsed as `l2.f32.d768.pair`, the one
+/// compact name that the CLI, logs and (later) the tuning file share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct KernelSpec {
+    pub metric: Metric,
+    pub dtype: ElementType,
+    pub dim: usize,
+    pub shape: Shape,
+}
+
+impl KernelSpec {
+    /// A spec with a checked dimension.
+    pub fn new(
+        metric: Metric,
+        dtype: ElementType,
+        dim: usize,
+        shape: Shape,
+    ) -> Result<Self, SpecError> {
+        check_dim(dim as u64)?;
+        Ok(KernelSpec {
+            metric,
+            dtype,
+            dim,
+            shape,
+        })
+    }
+
+    /// A symbol-safe name, used for the generated function.
+    pub fn symbol(&self) -> String {
+        format!(
+            "{}_{}_d{}_{}",
+            self.metric, self.dtype, self.dim, self.shape
+        )
+    }
+}
+
+/// Checks that `dim` lies in `1..=MAX_DIM`.
+pub fn check_dim(dim: u64) -> Result<usize, SpecError> {
+    if dim == 0 || dim > MAX_DIM as u64 {
+        Err(SpecError::DimensionOutOfRange(dim))
+    } else {
+        Ok(dim as usize)
+    }
+}
+
+impl fmt::Display for KernelSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{}.d{}.{}",
+            self.metric, self.dtype, self.dim, self.shape
+        )
+    }
+}
+
+impl FromStr for KernelSpec {
+    type Err = SpecError;
+    fn from_str(s: &str) -> Result<Self, SpecError> {
+        let parts: Vec<&str> = s.split('.').collect();
+        let [metric, dtype, dim, shape] = parts[..] else {
+            return Err(SpecError::InvalidSpec(s.to_string()));
+        };
+        let dim = dim
+            .strip_prefix('d')
+            .ok_or_else(|| SpecError::InvalidSpec(s.to_string()))?;
+        let dim: u64 = dim
+            .parse()
+            .map_err(|_| SpecError::InvalidDimension(dim.to_string()))?;
+        KernelSpec::new(
+            metric.parse()?,
+            dtype.parse()?,
+            check_dim(dim)?,
+            shape.parse()?,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_round_trips_through_its_name() {
+        let spec = KernelSpec::new(Metric::Cosine, ElementType::F32, 768, Shape::Gather).unwrap();
+        assert_eq!(spec.to_string(), "cosine.f32.d768.gather");
+        assert_eq!(spec.to_string().parse::<KernelSpec>().unwrap(), spec);
+    }
+
+    #[test]
+    fn dimension_bounds_are_enforced() {
+        assert_eq!(check_dim(0), Err(SpecError::DimensionOutOfRange(0)));
+        assert_eq!(check_dim(65537), Err(SpecError::DimensionOutOfRange(65537)));
+        assert_eq!(check_dim(65536), Ok(65536));
+        assert!("l2.f32.d0.pair".parse::<KernelSpec>().is_err());
+        assert!("l2.f16.d8.pair".parse::<KernelSpec>().is_err());
+        assert!("l2.f32.pair".parse::<KernelSpec>().is_err());
+    }
+}

@@ -1,0 +1,438 @@
+//! The kernel IR's data structures.
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// A value's type. Vectors are of f32 only: the kernels' element type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Type {
+    F32,
+    /// `f32xN`, N a power of two ≥ 2.
+    F32Vec(u32),
+    I64,
+    U32,
+    Ptr,
+}
+
+impl Type {
+    pub fn lanes(self) -> u32 {
+        match self {
+            Type::F32Vec(n) => n,
+            _ => 1,
+        }
+    }
+
+    pub fn is_float(self) -> bool {
+        matches!(self, Type::F32 | Type::F32Vec(_))
+    }
+
+    pub fn is_int(self) -> bool {
+        matches!(self, Type::I64 | Type::U32)
+    }
+
+    /// The f32 vector (or scalar, for `lanes == 1`) of this many lanes.
+    pub fn f32s(lanes: u32) -> Type {
+        if lanes == 1 {
+            Type::F32
+        } else {
+            Type::F32Vec(lanes)
+        }
+    }
+
+    /// Bytes of one scalar element as stored in memory.
+    pub fn element_bytes(self) -> i64 {
+        match self {
+            Type::F32 | Type::F32Vec(_) | Type::U32 => 4,
+            Type::I64 | Type::Ptr => 8,
+        }
+    }
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Type::F32 => f.write_str("f32"),
+            Type::F32Vec(n) => write!(f, "f32x{n}"),
+            Type::I64 => f.write_str("i64"),
+            Type::U32 => f.write_str("u32"),
+            Type::Ptr => f.write_str("ptr"),
+        }
+    }
+}
+
+/// An SSA value: an index into [`Function::values`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Value(pub u32);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueData {
+    pub ty: Type,
+    /// The name shown in text form; unnamed values print as numbers.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BinOp {
+    FAdd,
+    FSub,
+    FMul,
+    IAdd,
+    ISub,
+    IMin,
+}
+
+impl BinOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            BinOp::FAdd => "fadd",
+            BinOp::FSub => "fsub",
+            BinOp::FMul => "fmul",
+            BinOp::IAdd => "iadd",
+            BinOp::ISub => "isub",
+            BinOp::IMin => "imin",
+        }
+    }
+
+    pub fn is_float(self) -> bool {
+        matches!(self, BinOp::FAdd | BinOp::FSub | BinOp::FMul)
+    }
+
+    pub const ALL: [BinOp; 6] = [
+        BinOp::FAdd,
+        BinOp::FSub,
+        BinOp::FMul,
+        BinOp::IAdd,
+        BinOp::ISub,
+        BinOp::IMin,
+    ];
+}
+
+/// The element address `ptr + (index + offset) · sizeof(elem)`; a missing
+/// index means 0 (straight-line code after full unrolling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Address {
+    pub ptr: Value,
+    pub index: Option<Value>,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// A float constant; a vector type means every lane holds it.
+    FConst(f32),
+    IConst(i64),
+    Load(Address),
+    /// Loads the first `lanes` lanes, zero in the others; never touches
+    /// memory past the last valid lane.
+    LoadMasked {
+        addr: Address,
+        lanes: u32,
+    },
+    Store {
+        addr: Address,
+        value: Value,
+    },
+    Binary(BinOp, Value, Value),
+    /// `a · b + c` with one rounding.
+    Fma(Value, Value, Value),
+    Splat(Value),
+    /// Sum of a vector's lanes (pairwise).
+    ReduceAdd(Value),
+    /// `base + index · stride · 4` bytes: the start of row `index`.
+    RowAddr {
+        base: Value,
+        index: Value,
+        stride: Value,
+    },
+    /// Prefetch `bytes` bytes starting at `ptr` into the cache.
+    PrefetchRow {
+        ptr: Value,
+        bytes: u32,
+    },
+    /// `1 − dot / (√na · √nb)` evaluated in f64; `1` if na or nb is below
+    /// `f32::MIN_POSITIVE`.
+    CosineDistance {
+        dot: Value,
+        norm_a: Value,
+        norm_b: Value,
+    },
+    Return(Option<Value>),
+}
+
+impl Op {
+    /// Values this op reads.
+    pub fn operands(&self) -> Vec<Value> {
+        let addr = |a: &Address| {
+            let mut v = vec![a.ptr];
+            v.extend(a.index);
+            v
+        };
+        match self {
+            Op::FConst(_) | Op::IConst(_) => vec![],
+            Op::Load(a) | Op::LoadMasked { addr: a, .. } => addr(a),
+            Op::Store { addr: a, value } => {
+                let mut v = addr(a);
+                v.push(*value);
+                v
+            }
+            Op::Binary(_, a, b) => vec![*a, *b],
+            Op::Fma(a, b, c) => vec![*a, *b, *c],
+            Op::Splat(a) | Op::ReduceAdd(a) => vec![*a],
+            Op::RowAddr {
+                base,
+                index,
+                stride,
+            } => vec![*base, *index, *stride],
+            Op::PrefetchRow { ptr, .. } => vec![*ptr],
+            Op::CosineDistance {
+                dot,
+                norm_a,
+                norm_b,
+            } => vec![*dot, *norm_a, *norm_b],
+            Op::Return(v) => v.iter().copied().collect(),
+        }
+    }
+
+    /// Rewrites every operand through `f`.
+    pub fn map_operands(&mut self, mut f: impl FnMut(Value) -> Value) {
+        let addr = |a: &mut Address, f: &mut dyn FnMut(Value) -> Value| {
+            a.ptr = f(a.ptr);
+            a.index = a.index.map(&mut *f);
+        };
+        match self {
+            Op::FConst(_) | Op::IConst(_) => {}
+            Op::Load(a) | Op::LoadMasked { addr: a, .. } => addr(a, &mut f),
+            Op::Store { addr: a, value } => {
+                addr(a, &mut f);
+                *value = f(*value);
+            }
+            Op::Binary(_, a, b) => {
+                *a = f(*a);
+                *b = f(*b);
+            }
+            Op::Fma(a, b, c) => {
+                *a = f(*a);
+                *b = f(*b);
+                *c = f(*c);
+            }
+            Op::Splat(a) | Op::ReduceAdd(a) => *a = f(*a),
+            Op::RowAddr {
+                base,
+                index,
+                stride,
+            } => {
+                *base = f(*base);
+                *index = f(*index);
+                *stride = f(*stride);
+            }
+            Op::PrefetchRow { ptr, .. } => *ptr = f(*ptr),
+            Op::CosineDistance {
+                dot,
+                norm_a,
+                norm_b,
+            } => {
+                *dot = f(*dot);
+                *norm_a = f(*norm_a);
+                *norm_b = f(*norm_b);
+            }
+            Op::Return(v) => *v = v.map(f),
+        }
+    }
+
+    /// Whether removing the op (when its result is unused) changes nothing.
+    pub fn is_pure(&self) -> bool {
+        !matches!(
+            self,
+            Op::Store { .. } | Op::PrefetchRow { .. } | Op::Return(_)
+        )
+    }
+}
+
+/// A loop bound: a constant once the dimension is specialized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bound {
+    Const(i64),
+    Value(Value),
+}
+
+/// `results = loop iv = start to end step step iter(args = inits) { body; yield yields }`.
+///
+/// The body runs for `iv = start, start+step, ...` while `iv < end`;
+/// `args` hold `inits` in the first iteration and the previous iteration's
+/// `yields` after that; `results` are the last `yields` (or `inits` if the
+/// body never runs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loop {
+    pub iv: Value,
+    pub start: Bound,
+    pub end: Bound,
+    pub step: i64,
+    /// Marks the remainder loop that vectorization leaves behind, so that
+    /// the tail passes (peel, mask) find it and the others leave it alone.
+    pub tail: bool,
+    pub args: Vec<Value>,
+    pub inits: Vec<Value>,
+    pub results: Vec<Value>,
+    pub body: Vec<Inst>,
+    pub yields: Vec<Value>,
+}
+
+impl Loop {
+    /// The number of iterations, when both bounds are constants.
+    pub fn const_trip_count(&self) -> Option<i64> {
+        match (self.start, self.end) {
+            (Bound::Const(s), Bound::Const(e)) => Some(if e > s {
+                (e - s + self.step - 1) / self.step
+            } else {
+                0
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn is_innermost(&self) -> bool {
+        !self.body.iter().any(|i| matches!(i, Inst::Loop(_)))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inst {
+    Op { result: Option<Value>, op: Op },
+    Loop(Loop),
+}
+
+/// A kernel: parameters, an optional return type and a body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Function {
+    pub name: String,
+    pub params: Vec<Value>,
+    pub ret: Option<Type>,
+    pub body: Vec<Inst>,
+    pub values: Vec<ValueData>,
+}
+
+impl Function {
+    pub fn new(name: impl Into<String>) -> Self {
+        Function {
+            name: name.into(),
+            params: vec![],
+            ret: None,
+            body: vec![],
+            values: vec![],
+        }
+    }
+
+    pub fn new_value(&mut self, ty: Type, name: Option<&str>) -> Value {
+        self.values.push(ValueData {
+            ty,
+            name: name.map(str::to_string),
+        });
+        Value(self.values.len() as u32 - 1)
+    }
+
+    pub fn ty(&self, v: Value) -> Type {
+        self.values[v.0 as usize].ty
+    }
+
+    pub fn name_of(&self, v: Value) -> Option<&str> {
+        self.values[v.0 as usize].name.as_deref()
+    }
+
+    /// The parameter named `name`.
+    pub fn param(&self, name: &str) -> Option<Value> {
+        self.params
+            .iter()
+            .copied()
+            .find(|&p| self.name_of(p) == Some(name))
+    }
+
+    /// Every op that defines a value, keyed by that value (loops excluded).
+    pub fn defs(&self) -> HashMap<Value, Op> {
+        let mut out = HashMap::new();
+        walk(&self.body, &mut |inst| {
+            if let Inst::Op {
+                result: Some(r),
+                op,
+            } = inst
+            {
+                out.insert(*r, op.clone());
+            }
+        });
+        out
+    }
+
+    /// How many times each value is read (by ops, bounds, inits, yields).
+    pub fn use_counts(&self) -> HashMap<Value, usize> {
+        let mut counts = HashMap::new();
+        let mut bump = |v: Value| *counts.entry(v).or_insert(0) += 1;
+        walk(&self.body, &mut |inst| match inst {
+            Inst::Op { op, .. } => op.operands().into_iter().for_each(&mut bump),
+            Inst::Loop(l) => {
+                for b in [l.start, l.end] {
+                    if let Bound::Value(v) = b {
+                        bump(v)
+                    }
+                }
+                l.inits.iter().chain(&l.yields).for_each(|&v| bump(v));
+            }
+        });
+        counts
+    }
+
+    /// Replaces every read of a key of `map` by its value.
+    pub fn replace_uses(&mut self, map: &HashMap<Value, Value>) {
+        if map.is_empty() {
+            return;
+        }
+        let f = |v: Value| *map.get(&v).unwrap_or(&v);
+        walk_mut(&mut self.body, &mut |inst| match inst {
+            Inst::Op { op, .. } => op.map_operands(f),
+            Inst::Loop(l) => {
+                for b in [&mut l.start, &mut l.end] {
+                    if let Bound::Value(v) = b {
+                        *v = f(*v)
+                    }
+                }
+                l.inits
+                    .iter_mut()
+                    .chain(&mut l.yields)
+                    .for_each(|v| *v = f(*v));
+            }
+        });
+    }
+}
+
+/// Visits every instruction, loops before their bodies.
+pub fn walk(insts: &[Inst], f: &mut dyn FnMut(&Inst)) {
+    for inst in insts {
+        f(inst);
+        if let Inst::Loop(l) = inst {
+            walk(&l.body, f);
+        }
+    }
+}
+
+/// Visits every instruction mutably, loops before their bodies.
+pub fn walk_mut(insts: &mut [Inst], f: &mut dyn FnMut(&mut Inst)) {
+    for inst in insts {
+        f(inst);
+        if let Inst::Loop(l) = inst {
+            walk_mut(&mut l.body, f);
+        }
+    }
+}
+
+/// Visits every instruction list (the function body and each loop body),
+/// outermost first, letting the visitor rewrite the list.
+pub fn walk_blocks_mut<E>(
+    insts: &mut Vec<Inst>,
+    f: &mut dyn FnMut(&mut Vec<Inst>) -> Result<(), E>,
+) -> Result<(), E> {
+    f(insts)?;
+    for inst in insts.iter_mut() {
+        if let Inst::Loop(l) = inst {
+            walk_blocks_mut(&mut l.body, f)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+use super::util::{const_bounds, for_each_block, push_op, widen_body, IvSubst};
+use super::Pass;
+use crate::ir::{BinOp, Function, Inst, Loop, Op, Type, Value};
+use crate::PassError;
+use std::collections::HashMap;
+
+/// Finishes the epilogue with one vector iteration whose loads are masked
+/// to the `dim % width` valid lanes (the rest read as zero), added into the
+/// vector partial sums *before* their horizontal reduction — so the tail
+/// costs one iteration, not `width − 1` scalar ones.
+pub struct MaskTail {
+    pub width: u32,
+}
+
+impl Pass for MaskTail {
+    fn name(&self) -> &'static str {
+        "mask-tail"
+    }
+    fn args(&self) -> Vec<(&'static str, String)> {
+        vec![("width", self.width.to_string())]
+    }
+    fn run(&self, f: &mut Function) -> Result<(), PassError> {
+        if self.width < 2 || !self.width.is_power_of_two() {
+            return Err(PassError::not_applicable(
+                self.name(),
+                "width must be a power of two ≥ 2",
+            ));
+        }
+        let defs = f.defs();
+        let mut replace = HashMap::new();
+        for_each_block(f, &mut |f, block| {
+            let mut out = Vec::with_capacity(block.len());
+            for inst in block.drain(..) {
+                match inst {
+                    Inst::Loop(l) if l.tail => out.extend(self.mask(f, l, &defs, &mut replace)?),
+                    other => out.push(other),
+                }
+            }
+            *block = out;
+            Ok(())
+        })?;
+        f.replace_uses(&replace);
+        Ok(())
+    }
+}
+
+impl MaskTail {
+    fn mask(
+        &self,
+        f: &mut Function,
+        l: Loop,
+        defs: &HashMap<Value, Op>,
+        replace: &mut HashMap<Value, Value>,
+    ) -> Result<Vec<Inst>, PassError> {
+        let (start, trips) = const_bounds(&l, self.name())?;
+        if l.step != 1 || trips >= self.width as i64 {
+            return Err(PassError::not_applicable(
+                self.name(),
+                format!(
+                    "a tail of {trips} iterations does not fit one {}-lane vector",
+                    self.width
+                ),
+            ));
+        }
+        let mut out = vec![];
+        if trips == 0 {
+            replace.extend(l.results.iter().copied().zip(l.inits.iter().copied()));
+            return Ok(out);
+        }
+        let vty = Type::F32Vec(self.width);
+        // Continue the vector sum the init was reduced from, or start one.
+        let mut accs = vec![];
+        let mut addends = vec![];
+        for &init in &l.inits {
+            match defs.get(&init) {
+                Some(Op::ReduceAdd(v)) if f.ty(*v) == vty => {
+                    accs.push(*v);
+                    addends.push(None);
+                }
+                Some(Op::FConst(c)) if *c == 0.0 => {
+                    accs.push(push_op(f, &mut out, vty, Op::FConst(0.0)));
+                    addends.push(None);
+                }
+                _ => {
+                    accs.push(push_op(f, &mut out, vty, Op::FConst(0.0)));
+                    addends.push(Some(init));
+                }
+            }
+        }
+        let mut map: HashMap<_, _> = l.args.iter().copied().zip(accs).collect();
+        let mut pre = vec![];
+        let body = widen_body(
+            f,
+            &l.body,
+            l.iv,
+            IvSubst::Const(start),
+            self.width,
+            Some(trips as u32),
+            &mut map,
+            &mut pre,
+            self.name(),
+        )?;
+        out.extend(pre);
+        out.extend(body);
+        for (k, y) in l.yields.iter().enumerate() {
+            let h = push_op(f, &mut out, Type::F32, Op::ReduceAdd(map[y]));
+            let total = match addends[k] {
+                Some(x) => push_op(f, &mut out, Type::F32, Op::Binary(BinOp::FAdd, x, h)),
+                None => h,
+            };
+            replace.insert(l.results[k], total);
+        }
+        Ok(out)
+    }
+}

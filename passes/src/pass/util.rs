@@ -1,0 +1,299 @@
+//! Rewriting machinery the loop passes share: visiting blocks, finding sum
+//! reductions, and copying (or widening) a loop body with its induction
+//! variable moved or replaced by a constant.
+
+use crate::ir::{Address, BinOp, Bound, Function, Inst, Loop, Op, Type, Value};
+use crate::PassError;
+use std::collections::HashMap;
+
+/// A rewrite of one instruction list.
+pub type BlockVisitor<'a> = dyn FnMut(&mut Function, &mut Vec<Inst>) -> Result<(), PassError> + 'a;
+
+/// Visits every instruction list, innermost first, with the function at hand
+/// (to make values). The body is taken out of `f` during the visit, so a
+/// visitor must not walk `f.body`; it records replacements and applies them
+/// with [`Function::replace_uses`] afterwards.
+pub fn for_each_block(f: &mut Function, visit: &mut BlockVisitor) -> Result<(), PassError> {
+    fn rec(
+        f: &mut Function,
+        block: &mut Vec<Inst>,
+        visit: &mut BlockVisitor,
+    ) -> Result<(), PassError> {
+        for inst in block.iter_mut() {
+            if let Inst::Loop(l) = inst {
+                rec(f, &mut l.body, visit)?;
+            }
+        }
+        visit(f, block)
+    }
+    let mut body = std::mem::take(&mut f.body);
+    let result = rec(f, &mut body, visit);
+    f.body = body;
+    result
+}
+
+/// Appends an op with a fresh result of type `ty`.
+pub fn push_op(f: &mut Function, out: &mut Vec<Inst>, ty: Type, op: Op) -> Value {
+    let v = f.new_value(ty, None);
+    out.push(Inst::Op {
+        result: Some(v),
+        op,
+    });
+    v
+}
+
+/// The index of the op that folds iter argument `k` into the sum, if the
+/// argument is a plain sum reduction: read once, by `fadd` or as the addend
+/// of `fma`, whose result is yielded and read by nothing else.
+pub fn reduction_sites(l: &Loop) -> Option<Vec<usize>> {
+    let mut uses: HashMap<Value, usize> = HashMap::new();
+    for inst in &l.body {
+        if let Inst::Op { op, .. } = inst {
+            for v in op.operands() {
+                *uses.entry(v).or_default() += 1;
+            }
+        }
+    }
+    let mut sites = vec![];
+    for (k, &arg) in l.args.iter().enumerate() {
+        if uses.get(&arg) != Some(&1) || uses.contains_key(&l.yields[k]) {
+            return None;
+        }
+        let site = l.body.iter().position(|inst| match inst {
+            Inst::Op {
+                result: Some(r),
+                op,
+            } if *r == l.yields[k] => match op {
+                Op::Binary(BinOp::FAdd, a, b) => *a == arg || *b == arg,
+                Op::Fma(_, _, c) => *c == arg,
+                _ => false,
+            },
+            _ => false,
+        })?;
+        sites.push(site);
+    }
+    Some(sites)
+}
+
+/// Where a copied body's induction variable goes.
+#[derive(Debug, Clone, Copy)]
+pub enum IvSubst {
+    /// `old_iv + delta` becomes `new_iv + delta`, folded into load offsets.
+    Shift { new_iv: Value, delta: i64 },
+    /// The iteration is at a known position: loads address it directly.
+    Const(i64),
+}
+
+/// Rewrites a load address of `old_iv`.
+fn move_address(a: &Address, old_iv: Value, subst: IvSubst) -> Address {
+    if a.index != Some(old_iv) {
+        return *a;
+    }
+    match subst {
+        IvSubst::Shift { new_iv, delta } => Address {
+            ptr: a.ptr,
+            index: Some(new_iv),
+            offset: a.offset + delta,
+        },
+        IvSubst::Const(c) => Address {
+            ptr: a.ptr,
+            index: None,
+            offset: a.offset + c,
+        },
+    }
+}
+
+/// The value that stands for `old_iv` in a copy, for uses other than load
+/// addresses (made on first need).
+fn iv_value(f: &mut Function, out: &mut Vec<Inst>, subst: IvSubst) -> Value {
+    match subst {
+        IvSubst::Shift { new_iv, delta: 0 } => new_iv,
+        IvSubst::Shift { new_iv, delta } => {
+            let c = push_op(f, out, Type::I64, Op::IConst(delta));
+            push_op(f, out, Type::I64, Op::Binary(BinOp::IAdd, new_iv, c))
+        }
+        IvSubst::Const(c) => push_op(f, out, Type::I64, Op::IConst(c)),
+    }
+}
+
+/// Copies the ops of an innermost loop body. `map` holds the substitutions
+/// for values defined outside the copy (iter arguments) and receives one
+/// entry per copied result. Nested loops are not copied (callers only copy
+/// innermost bodies).
+pub fn copy_body(
+    f: &mut Function,
+    body: &[Inst],
+    old_iv: Value,
+    subst: IvSubst,
+    map: &mut HashMap<Value, Value>,
+    pass: &str,
+) -> Result<Vec<Inst>, PassError> {
+    let mut out = vec![];
+    let mut iv_copy = None;
+    for inst in body {
+        let Inst::Op { result, op } = inst else {
+            return Err(PassError::not_applicable(pass, "cannot copy a loop nest"));
+        };
+        let mut op = op.clone();
+        match &mut op {
+            Op::Load(a) | Op::LoadMasked { addr: a, .. } | Op::Store { addr: a, .. } => {
+                *a = move_address(a, old_iv, subst)
+            }
+            _ => {}
+        }
+        if op.operands().contains(&old_iv) {
+            let v = match iv_copy {
+                Some(v) => v,
+                None => *iv_copy.insert(iv_value(f, &mut out, subst)),
+            };
+            map.insert(old_iv, v);
+        }
+        op.map_operands(|v| *map.get(&v).unwrap_or(&v));
+        let new_result = result.map(|r| {
+            let ty = f.ty(r);
+            let n = f.new_value(ty, None);
+            map.insert(r, n);
+            n
+        });
+        out.push(Inst::Op {
+            result: new_result,
+            op,
+        });
+    }
+    Ok(out)
+}
+
+/// Copies a scalar loop body as one `width`-lane vector iteration. Loads
+/// indexed by the induction variable become vector loads (masked to `mask`
+/// lanes when given); f32 values from outside the body are splatted into
+/// `pre`. `map` works as in [`copy_body`].
+#[allow(clippy::too_many_arguments)]
+pub fn widen_body(
+    f: &mut Function,
+    body: &[Inst],
+    old_iv: Value,
+    subst: IvSubst,
+    width: u32,
+    mask: Option<u32>,
+    map: &mut HashMap<Value, Value>,
+    pre: &mut Vec<Inst>,
+    pass: &str,
+) -> Result<Vec<Inst>, PassError> {
+    let vty = Type::F32Vec(width);
+    let fail = |m: String| Err(PassError::not_applicable(pass, m));
+    let mut out = vec![];
+    for inst in body {
+        let Inst::Op { result, op } = inst else {
+            return fail("cannot vectorize a loop nest".into());
+        };
+        let widened = match op {
+            Op::Load(a)
+                if a.index == Some(old_iv) && result.is_some_and(|r| f.ty(r) == Type::F32) =>
+            {
+                let addr = move_address(a, old_iv, subst);
+                match mask {
+                    Some(lanes) => Op::LoadMasked { addr, lanes },
+                    None => Op::Load(addr),
+                }
+            }
+            Op::FConst(c) => Op::FConst(*c),
+            Op::Binary(b, _, _) if b.is_float() => op.clone(),
+            Op::Fma(..) => op.clone(),
+            other => {
+                return fail(format!(
+                    "cannot vectorize `{}` (only unit-stride f32 loads and f32 arithmetic)",
+                    crate::pass::op_name(other)
+                ))
+            }
+        };
+        let mut widened = widened;
+        // Operands from outside the body: iter args are in `map` already;
+        // anything else that is f32 is loop-invariant and gets splatted.
+        for v in op.operands() {
+            if !map.contains_key(&v) && f.ty(v) == Type::F32 {
+                let s = push_op(f, pre, vty, Op::Splat(v));
+                map.insert(v, s);
+            }
+        }
+        widened.map_operands(|v| *map.get(&v).unwrap_or(&v));
+        let r = result.expect("widened ops all produce values");
+        let n = f.new_value(vty, None);
+        map.insert(r, n);
+        out.push(Inst::Op {
+            result: Some(n),
+            op: widened,
+        });
+    }
+    Ok(out)
+}
+
+/// Adds `values` pairwise, `(v0 + v1) + (v2 + v3)`, keeping the tree shallow.
+pub fn tree_sum(f: &mut Function, out: &mut Vec<Inst>, mut values: Vec<Value>) -> Value {
+    while values.len() > 1 {
+        let mut next = vec![];
+        for pair in values.chunks(2) {
+            next.push(match pair {
+                [a, b] => {
+                    let ty = f.ty(*a);
+                    push_op(f, out, ty, Op::Binary(BinOp::FAdd, *a, *b))
+                }
+                [a] => *a,
+                _ => unreachable!(),
+            });
+        }
+        values = next;
+    }
+    values[0]
+}
+
+/// The constant start and trip count of a loop, or why it has none.
+pub fn const_bounds(l: &Loop, pass: &str) -> Result<(i64, i64), PassError> {
+    match (l.start, l.const_trip_count()) {
+        (Bound::Const(s), Some(t)) => Ok((s, t)),
+        _ => Err(PassError::not_applicable(
+            pass,
+            "needs constant loop bounds: run specialize-dim first",
+        )),
+    }
+}
+
+/// Straight-line copies of iterations `first..first+count` of `l`, chained
+/// through the iter arguments starting from `carried`; returns the values
+/// carried out of the last copy.
+pub fn peel_iterations(
+    f: &mut Function,
+    out: &mut Vec<Inst>,
+    l: &Loop,
+    first: i64,
+    count: i64,
+    mut carried: Vec<Value>,
+    pass: &str,
+) -> Result<Vec<Value>, PassError> {
+    for k in 0..count {
+        let mut map: HashMap<Value, Value> = l
+            .args
+            .iter()
+            .copied()
+            .zip(carried.iter().copied())
+            .collect();
+        let pos = first + k * l.step;
+        out.extend(copy_body(
+            f,
+            &l.body,
+            l.iv,
+            IvSubst::Const(pos),
+            &mut map,
+            pass,
+        )?);
+        carried = l.yields.iter().map(|y| *map.get(y).unwrap_or(y)).collect();
+    }
+    Ok(carried)
+}
+
+/// A new value with the type and name of `v` (the printer numbers any
+/// duplicate name, so copies stay readable).
+pub fn fresh_like(f: &mut Function, v: Value) -> Value {
+    let ty = f.ty(v);
+    let name = f.name_of(v).map(str::to_string);
+    f.new_value(ty, name.as_deref())
+}

@@ -1,0 +1,155 @@
+use super::util::{
+    const_bounds, for_each_block, fresh_like, push_op, reduction_sites, widen_body, IvSubst,
+};
+use super::Pass;
+use crate::ir::{Bound, Function, Inst, Loop, Op, Type};
+use crate::PassError;
+use std::collections::HashMap;
+
+/// Turns each innermost scalar sum loop into a loop over `width`-lane
+/// vectors: vector partial sums, one horizontal `reduce_add` after the loop,
+/// then the `dim % width` leftover iterations as a `loop.tail` (which
+/// `peel-tail` or `mask-tail` finish). With `padded`, rows are known to be
+/// zero-padded to the width, so the vector loop covers the tail instead.
+pub struct Vectorize {
+    pub width: u32,
+    pub padded: bool,
+}
+
+impl Pass for Vectorize {
+    fn name(&self) -> &'static str {
+        "vectorize"
+    }
+    fn args(&self) -> Vec<(&'static str, String)> {
+        let mut a = vec![("width", self.width.to_string())];
+        if self.padded {
+            a.push(("padded", "true".into()));
+        }
+        a
+    }
+    fn run(&self, f: &mut Function) -> Result<(), PassError> {
+        if self.width < 2 || !self.width.is_power_of_two() {
+            return Err(PassError::not_applicable(
+                self.name(),
+                "width must be a power of two ≥ 2",
+            ));
+        }
+        let mut replace = HashMap::new();
+        // Taken before the walk: the visitor sees `f` without its body.
+        let defs = f.defs();
+        for_each_block(f, &mut |f, block| {
+            let mut out = Vec::with_capacity(block.len());
+            for inst in block.drain(..) {
+                match inst {
+                    Inst::Loop(l) if self.applies(f, &l) => {
+                        out.extend(self.vectorize(f, l, &defs, &mut replace)?)
+                    }
+                    other => out.push(other),
+                }
+            }
+            *block = out;
+            Ok(())
+        })?;
+        f.replace_uses(&replace);
+        Ok(())
+    }
+}
+
+impl Vectorize {
+    fn applies(&self, f: &Function, l: &Loop) -> bool {
+        l.is_innermost()
+            && !l.tail
+            && l.step == 1
+            && !l.args.is_empty()
+            && l.args.iter().all(|&a| f.ty(a) == Type::F32)
+    }
+
+    fn vectorize(
+        &self,
+        f: &mut Function,
+        l: Loop,
+        defs: &HashMap<crate::ir::Value, Op>,
+        replace: &mut HashMap<crate::ir::Value, crate::ir::Value>,
+    ) -> Result<Vec<Inst>, PassError> {
+        let (start, trips) = const_bounds(&l, self.name())?;
+        if reduction_sites(&l).is_none() {
+            return Err(PassError::not_applicable(
+                self.name(),
+                "loop carries a value that is not a sum",
+            ));
+        }
+        let w = self.width as i64;
+        let vector_trips = if self.padded {
+            (trips + w - 1) / w
+        } else {
+            trips / w
+        };
+        if vector_trips == 0 {
+            // Shorter than one vector: all of it is tail.
+            return Ok(vec![Inst::Loop(Loop { tail: true, ..l })]);
+        }
+        let vty = Type::F32Vec(self.width);
+        let vend = start + vector_trips * w;
+        let mut out = vec![];
+        let zero = push_op(f, &mut out, vty, Op::FConst(0.0));
+        let iv = fresh_like(f, l.iv);
+        let args: Vec<_> = l.args.iter().map(|_| f.new_value(vty, None)).collect();
+        let mut map: HashMap<_, _> = l.args.iter().copied().zip(args.iter().copied()).collect();
+        let mut pre = vec![];
+        let body = widen_body(
+            f,
+            &l.body,
+            l.iv,
+            IvSubst::Shift {
+                new_iv: iv,
+                delta: 0,
+            },
+            self.width,
+            None,
+            &mut map,
+            &mut pre,
+            self.name(),
+        )?;
+        out.extend(pre);
+        let yields = l.yields.iter().map(|y| map[y]).collect();
+        let results: Vec<_> = l.args.iter().map(|_| f.new_value(vty, None)).collect();
+        out.push(Inst::Loop(Loop {
+            iv,
+            start: Bound::Const(start),
+            end: Bound::Const(vend),
+            step: w,
+            tail: false,
+            args,
+            inits: vec![zero; l.args.len()],
+            results: results.clone(),
+            body,
+            yields,
+        }));
+        // Fold the lanes, then add the original initial value unless it is 0.
+        let mut sums = vec![];
+        for (k, &r) in results.iter().enumerate() {
+            let h = push_op(f, &mut out, Type::F32, Op::ReduceAdd(r));
+            let init = l.inits[k];
+            sums.push(match defs.get(&init) {
+                Some(Op::FConst(c)) if *c == 0.0 => h,
+                _ => push_op(
+                    f,
+                    &mut out,
+                    Type::F32,
+                    Op::Binary(crate::ir::BinOp::FAdd, init, h),
+                ),
+            });
+        }
+        if vend < start + trips && !self.padded {
+            out.push(Inst::Loop(Loop {
+                start: Bound::Const(vend),
+                inits: sums,
+                tail: true,
+                ..l
+            }));
+        } else {
+            replace.extend(l.results.iter().copied().zip(sums));
+        }
+        Ok(out)
+    }
+}

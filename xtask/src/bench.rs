@@ -1,0 +1,122 @@
+//! `cargo xtask bench`: run the kernel benchmarks and summarise criterion's output.
+
+use crate::cpu::CpuInfo;
+use crate::criterion;
+use crate::process;
+use crate::report::{self, Summary};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+#[derive(Debug, PartialEq)]
+pub struct Options {
+    pub quick: bool,
+    pub criterion_args: Vec<String>,
+}
+
+/// Trades precision for a run short enough to iterate on a kernel.
+const QUICK_ARGS: &[&str] = &["--warm-up-time", "0.5", "--measurement-time", "1"];
+
+fn cargo_args(opts: &Options) -> Vec<String> {
+    let mut args: Vec<String> = ["bench", "-p", "hektor-benches", "--bench", "kernels"]
+        .map(String::from)
+        .to_vec();
+    let mut harness: Vec<String> = Vec::new();
+    if opts.quick {
+        harness.extend(QUICK_ARGS.iter().map(|s| s.to_string()));
+    }
+    harness.extend(opts.criterion_args.iter().cloned());
+    if !harness.is_empty() {
+        args.push("--".into());
+        args.extend(harness);
+    }
+    args
+}
+
+/// Follows cargo's and criterion's own overrides so results are found where they were written.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| root.join(dir))
+        .unwrap_or_else(|| root.join("target"))
+}
+
+fn criterion_dir(target: &Path) -> PathBuf {
+    std::env::var_os("CRITERION_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target.join("criterion"))
+}
+
+pub fn run(root: &Path, opts: &Options) -> Result<(), String> {
+    // Slack for filesystems with coarse mtimes, so this run's results are not dropped.
+    let started = SystemTime::now() - Duration::from_secs(2);
+    let mut cmd = process::cargo();
+    cmd.args(cargo_args(opts)).current_dir(root);
+    let command = process::display(&cmd);
+
+    process::header("cargo bench");
+    process::run("cargo bench", &mut cmd)?;
+
+    process::header("summary");
+    let target = target_dir(root);
+    let dir = criterion_dir(&target);
+    let records = criterion::load(&dir, Some(started))?;
+    if records.is_empty() {
+        return Err(format!(
+            "bench summary failed (no criterion results from this run under {})",
+            dir.display()
+        ));
+    }
+    let summary = Summary {
+        cpu: CpuInfo::read(),
+        command,
+        records,
+    };
+    let markdown = report::render_markdown(&summary);
+    println!("{markdown}");
+
+    let json = serde_json::to_string_pretty(&report::render_json(&summary))
+        .map_err(|e| format!("bench summary failed (serialising JSON: {e})"))?;
+    let write = |name: &str, contents: &str| {
+        let path = target.join(name);
+        fs::write(&path, contents)
+            .map_err(|e| format!("bench summary failed (writing {}: {e})", path.display()))?;
+        println!("wrote {}", path.display());
+        Ok::<(), String>(())
+    };
+    write("bench-summary.md", &markdown)?;
+    write("bench-summary.json", &(json + "\n"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_command() {
+        let opts = |quick, extra: &[&str]| Options {
+            quick,
+            criterion_args: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(
+            cargo_args(&opts(false, &[])),
+            ["bench", "-p", "hektor-benches", "--bench", "kernels"]
+        );
+        assert_eq!(
+            cargo_args(&opts(true, &["pair/l2"])),
+            [
+                "bench",
+                "-p",
+                "hektor-benches",
+                "--bench",
+                "kernels",
+                "--",
+                "--warm-up-time",
+                "0.5",
+                "--measurement-time",
+                "1",
+                "pair/l2"
+            ]
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! Project automation: `cargo xtask test` is the one command CI and humans run,
+//! `cargo xtask bench` runs the kernel benchmarks and summarises them.
+
+mod bench;
+mod cpu;
+mod criterion;
+mod process;
+mod report;
+mod system_packages;
+mod test;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options] [-- <extra args>]
+
+commands:
+  test [--no-install] [--skip-lint] [-- <cargo test args>]
+      install missing system packages, check formatting, run clippy and all tests
+      --no-install   do not check or install system packages
+      --skip-lint    skip `cargo fmt --check` and `cargo clippy`
+  bench [--quick] [-- <criterion args>]
+      run the kernel benchmarks and write target/bench-summary.{md,json}
+      --quick        shorter warm-up and measurement (noisier numbers)
+  help
+      print this message";
+
+#[derive(Debug, PartialEq)]
+enum Command {
+    Test(test::Options),
+    Bench(bench::Options),
+    Help,
+}
+
+fn parse_args(args: &[String]) -> Result<Command, String> {
+    let (flags, passthrough) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], args[i + 1..].to_vec()),
+        None => (args, Vec::new()),
+    };
+    let Some((subcommand, flags)) = flags.split_first() else {
+        return Err(format!("missing command\n\n{USAGE}"));
+    };
+    let unknown = |flag: &str| format!("unknown option `{flag}` for `{subcommand}`\n\n{USAGE}");
+    match subcommand.as_str() {
+        "test" => {
+            let mut opts = test::Options {
+                install: true,
+                lint: true,
+                test_args: passthrough,
+            };
+            for flag in flags {
+                match flag.as_str() {
+                    "--no-install" => opts.install = false,
+                    "--skip-lint" => opts.lint = false,
+                    other => return Err(unknown(other)),
+                }
+            }
+            Ok(Command::Test(opts))
+        }
+        "bench" => {
+            let mut opts = bench::Options {
+                quick: false,
+                criterion_args: passthrough,
+            };
+            for flag in flags {
+                match flag.as_str() {
+                    "--quick" => opts.quick = true,
+                    other => return Err(unknown(other)),
+                }
+            }
+            Ok(Command::Bench(opts))
+        }
+        "help" | "--help" | "-h" => Ok(Command::Help),
+        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    }
+}
+
+/// The workspace root, so the tool behaves the same from any directory.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = parse_args(&args).and_then(|command| match command {
+        Command::Test(opts) => test::run(&workspace_root(), &opts),
+        Command::Bench(opts) => bench::run(&workspace_root(), &opts),
+        Command::Help => {
+            println!("{USAGE}");
+            Ok(())
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn test_defaults_and_passthrough() {
+        assert_eq!(
+            parse_args(&args(&["test", "--", "--nocapture", "foo"])).unwrap(),
+            Command::Test(test::Options {
+                install: true,
+                lint: true,
+                test_args: args(&["--nocapture", "foo"]),
+            })
+        );
+    }
+
+    #[test]
+    fn test_flags() {
+        assert_eq!(
+            parse_args(&args(&["test", "--skip-lint", "--no-install"])).unwrap(),
+            Command::Test(test::Options {
+                install: false,
+                lint: false,
+                test_args: vec![],
+            })
+        );
+    }
+
+    #[test]
+    fn flags_after_double_dash_are_passed_through_not_parsed() {
+        let Command::Test(opts) = parse_args(&args(&["test", "--", "--skip-lint"])).unwrap() else {
+            panic!("expected test command");
+        };
+        assert!(opts.lint);
+        assert_eq!(opts.test_args, args(&["--skip-lint"]));
+    }
+
+    #[test]
+    fn bench_flags() {
+        assert_eq!(
+            parse_args(&args(&["bench", "--quick", "--", "pair/l2"])).unwrap(),
+            Command::Bench(bench::Options {
+                quick: true,
+                criterion_args: args(&["pair/l2"]),
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_input() {
+        assert!(parse_args(&args(&[])).is_err());
+        assert!(parse_args(&args(&["build"])).is_err());
+        assert!(parse_args(&args(&["test", "--quick"])).is_err());
+        assert!(parse_args(&args(&["bench", "--no-install"])).is_err());
+    }
+}
