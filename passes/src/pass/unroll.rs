@@ -4,7 +4,7 @@ use crate::ir::{Bound, Function, Inst, Loop, Value};
 use crate::PassError;
 use std::collections::HashMap;
 
-/// Unrolls each innermost (non-tail) loop by `factor` — the copies chain
+/// Unrolls each innermost (non-tail) element loop by `factor` — the copies chain
 /// through the iter arguments, so no new accumulators appear — peeling the
 /// leftover iterations after it. `factor = full` (or one at least the trip
 /// count) removes the loop: straight-line code.
@@ -38,7 +38,9 @@ impl Pass for Unroll {
             let mut out = Vec::with_capacity(block.len());
             for inst in block.drain(..) {
                 match inst {
-                    Inst::Loop(l) if l.is_innermost() && !l.tail => {
+                    // Element loops carry sums; a row loop (no iter args) that became
+                    // innermost after its element loop was unrolled is left alone.
+                    Inst::Loop(l) if l.is_innermost() && !l.tail && !l.args.is_empty() => {
                         out.extend(self.unroll(f, l, &mut replace)?)
                     }
                     other => out.push(other),

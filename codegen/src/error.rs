@@ -1,0 +1,71 @@
+use hektor_kernels::{KernelSpec, Schedule, SpecError};
+use hektor_passes::{PassError, VerifyError};
+use thiserror::Error;
+
+/// Why a kernel could not be produced.
+#[derive(Debug, Error)]
+pub enum CodegenError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("the {backend} backend cannot run schedule `{schedule}`: {reason}")]
+    UnsupportedSchedule {
+        backend: &'static str,
+        schedule: Schedule,
+        reason: String,
+    },
+    #[error(transparent)]
+    Pass(#[from] PassError),
+    #[error(transparent)]
+    InvalidIr(#[from] VerifyError),
+    #[error("{backend} failed to compile {spec}: {message}")]
+    Backend {
+        backend: &'static str,
+        spec: KernelSpec,
+        message: String,
+    },
+    #[error("{backend} is not available on this host: {reason}")]
+    HostUnsupported {
+        backend: &'static str,
+        reason: String,
+    },
+    #[error(
+        "kernel {spec} [{schedule}] disagrees with the oracle on {case} (output {index}): \
+         got {got}, expected {want} ± {tolerance:e}"
+    )]
+    Mismatch {
+        spec: KernelSpec,
+        schedule: Schedule,
+        case: String,
+        index: usize,
+        got: f32,
+        want: f64,
+        tolerance: f64,
+    },
+}
+
+/// A kernel call with arguments that do not fit the kernel. Checked before
+/// any machine code runs: a kernel never reads outside the slices it is given.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CallError {
+    #[error("kernel {spec} has shape {actual}, called as {called}")]
+    WrongShape {
+        spec: KernelSpec,
+        actual: &'static str,
+        called: &'static str,
+    },
+    #[error("{what} has {got} elements, kernel {spec} needs {want}")]
+    Length {
+        spec: KernelSpec,
+        what: &'static str,
+        got: usize,
+        want: usize,
+    },
+    #[error("{what} has non-zero padding at element {index}: padded kernels need zero-padded rows")]
+    NonZeroPadding { what: &'static str, index: usize },
+    #[error("stride {stride} is shorter than a row of {row} elements")]
+    Stride { stride: usize, row: usize },
+    #[error("row {id} ends at element {end}, past the base matrix of {len} elements")]
+    RowOutOfBounds { id: usize, end: usize, len: usize },
+    #[error("output has room for {got} distances, {want} requested")]
+    OutputTooShort { got: usize, want: usize },
+}

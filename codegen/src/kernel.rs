@@ -1,0 +1,259 @@
+//! The safe handle to a JIT-compiled kernel.
+//!
+//! The raw entry point never leaves this module except through the
+//! `unsafe` `*_unchecked` calls, whose contracts are spelled out. The safe
+//! calls check every length, stride and row id against the slices first, so
+//! the machine code cannot read or write outside them.
+
+use crate::backend::{BackendKind, LoweredCode};
+use crate::CallError;
+use hektor_kernels::{KernelSpec, Schedule, Shape};
+use std::sync::Arc;
+use std::time::Duration;
+
+type PairFn = unsafe extern "C" fn(*const f32, *const f32) -> f32;
+type GatherFn = unsafe extern "C" fn(*const f32, *const f32, i64, *const u32, i64, *mut f32);
+type ScanFn = unsafe extern "C" fn(*const f32, *const f32, i64, i64, *mut f32);
+
+/// Where the time to produce a kernel went, and how big it is.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct CompileStats {
+    /// Building the naive IR and running the pass pipeline.
+    pub passes: Duration,
+    /// Translating kernel IR into the backend's IR.
+    pub lowering: Duration,
+    /// The backend's own compile and load.
+    pub backend: Duration,
+    /// passes + lowering + backend: what a caller waits for before the
+    /// kernel can be verified.
+    pub total: Duration,
+    /// Checking the kernel against the oracle.
+    pub verify: Duration,
+    pub code_bytes: usize,
+}
+
+struct Inner {
+    spec: KernelSpec,
+    schedule: Schedule,
+    backend: BackendKind,
+    stats: CompileStats,
+    code: LoweredCode,
+}
+
+/// A verified, callable kernel. Cheap to clone; the machine code stays
+/// mapped while any clone lives.
+#[derive(Clone)]
+pub struct Kernel {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernel")
+            .field("spec", &self.inner.spec.to_string())
+            .field("schedule", &self.inner.schedule.to_string())
+            .field("backend", &self.inner.backend)
+            .finish()
+    }
+}
+
+impl Kernel {
+    /// Wraps freshly lowered code. Crate-private: only the pipeline makes
+    /// kernels, and it verifies them before handing them out.
+    pub(crate) fn new(
+        spec: KernelSpec,
+        schedule: Schedule,
+        backend: BackendKind,
+        stats: CompileStats,
+        code: LoweredCode,
+    ) -> Self {
+        Kernel {
+            inner: Arc::new(Inner {
+                spec,
+                schedule,
+                backend,
+                stats,
+                code,
+            }),
+        }
+    }
+
+    pub(crate) fn set_verify_time(&mut self, d: Duration) {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.stats.verify = d;
+        }
+    }
+
+    pub fn spec(&self) -> &KernelSpec {
+        &self.inner.spec
+    }
+    pub fn schedule(&self) -> &Schedule {
+        &self.inner.schedule
+    }
+    pub fn backend(&self) -> BackendKind {
+        self.inner.backend
+    }
+    pub fn stats(&self) -> &CompileStats {
+        &self.inner.stats
+    }
+
+    /// Elements each vector (query and row) must hold: the dimension, or
+    /// the dimension rounded up to the width for `tail=padded`.
+    pub fn row_len(&self) -> usize {
+        self.inner.schedule.padded_len(self.inner.spec.dim)
+    }
+
+    /// The kernel's machine code, for disassembly.
+    pub fn code(&self) -> &[u8] {
+        // SAFETY: `entry` points at `code_size` bytes of loaded, immutable
+        // machine code that stays mapped while `self.inner.code.owner` lives,
+        // which outlives the returned borrow of `self`.
+        unsafe { std::slice::from_raw_parts(self.inner.code.entry, self.inner.code.code_size) }
+    }
+
+    /// The address the code is loaded at (for disassembly listings).
+    pub fn address(&self) -> u64 {
+        self.inner.code.entry as u64
+    }
+
+    fn expect_shape(&self, called: Shape) -> Result<(), CallError> {
+        if self.inner.spec.shape == called {
+            Ok(())
+        } else {
+            Err(CallError::WrongShape {
+                spec: self.inner.spec,
+                actual: self.inner.spec.shape.name(),
+                called: called.name(),
+            })
+        }
+    }
+
+    fn check_vector(&self, what: &'static str, v: &[f32]) -> Result<(), CallError> {
+        let want = self.row_len();
+        if v.len() != want {
+            return Err(CallError::Length {
+                spec: self.inner.spec,
+                what,
+                got: v.len(),
+                want,
+            });
+        }
+        self.check_padding(what, v)
+    }
+
+    fn check_padding(&self, what: &'static str, row: &[f32]) -> Result<(), CallError> {
+        let dim = self.inner.spec.dim;
+        match row[dim..self.row_len()].iter().position(|&x| x != 0.0) {
+            Some(k) => Err(CallError::NonZeroPadding { what, index: dim + k }),
+            None => Ok(()),
+        }
+    }
+
+    fn check_rows(&self, base: &[f32], stride: usize, rows: impl Iterator<Item = usize>) -> Result<(), CallError> {
+        let row = self.row_len();
+        if stride < row {
+            return Err(CallError::Stride { stride, row });
+        }
+        for id in rows {
+            let end = id
+                .checked_mul(stride)
+                .and_then(|s| s.checked_add(row))
+                .unwrap_or(usize::MAX);
+            if end > base.len() {
+                return Err(CallError::RowOutOfBounds { id, end, len: base.len() });
+            }
+            if row > self.inner.spec.dim {
+                self.check_padding("row", &base[id * stride..end])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The distance between `a` and `b` (`pair` kernels).
+    pub fn pair(&self, a: &[f32], b: &[f32]) -> Result<f32, CallError> {
+        self.expect_shape(Shape::Pair)?;
+        self.check_vector("a", a)?;
+        self.check_vector("b", b)?;
+        // SAFETY: both slices hold exactly `row_len()` elements, all the
+        // kernel reads.
+        Ok(unsafe { self.pair_unchecked(a.as_ptr(), b.as_ptr()) })
+    }
+
+    /// # Safety
+    /// The kernel must be a `pair` kernel, and `a` and `b` must each point
+    /// at `row_len()` readable f32s (zero past `dim` for padded kernels).
+    #[inline]
+    pub unsafe fn pair_unchecked(&self, a: *const f32, b: *const f32) -> f32 {
+        debug_assert_eq!(self.inner.spec.shape, Shape::Pair);
+        // SAFETY: pair kernels are generated with exactly this signature and
+        // the System V calling convention, which `extern "C"` is on x86-64
+        // Linux; the caller upholds the memory contract.
+        unsafe {
+            let f: PairFn = std::mem::transmute(self.inner.code.entry);
+            f(a, b)
+        }
+    }
+
+    /// Distances from `query` to rows `ids` of `base` (row `i` starts at
+    /// element `i · stride`), written to `out[..ids.len()]` (`gather`).
+    pub fn gather(&self, query: &[f32], base: &[f32], stride: usize, ids: &[u32], out: &mut [f32]) -> Result<(), CallError> {
+        self.expect_shape(Shape::Gather)?;
+        self.check_vector("query", query)?;
+        self.check_rows(base, stride, ids.iter().map(|&i| i as usize))?;
+        if out.len() < ids.len() {
+            return Err(CallError::OutputTooShort { got: out.len(), want: ids.len() });
+        }
+        // SAFETY: every id's row lies inside `base`, the query holds
+        // `row_len()` elements, and `out` has room for every distance.
+        unsafe { self.gather_unchecked(query.as_ptr(), base.as_ptr(), stride, ids, out.as_mut_ptr()) };
+        Ok(())
+    }
+
+    /// # Safety
+    /// A `gather` kernel; `query` points at `row_len()` f32s; for every id,
+    /// `base + id·stride` points at `row_len()` readable f32s; `out` has
+    /// room for `ids.len()` f32s.
+    #[inline]
+    pub unsafe fn gather_unchecked(&self, query: *const f32, base: *const f32, stride: usize, ids: &[u32], out: *mut f32) {
+        debug_assert_eq!(self.inner.spec.shape, Shape::Gather);
+        // SAFETY: gather kernels have exactly this signature (see
+        // hektor_passes::build); the caller upholds the memory contract.
+        unsafe {
+            let f: GatherFn = std::mem::transmute(self.inner.code.entry);
+            f(query, base, stride as i64, ids.as_ptr(), ids.len() as i64, out)
+        }
+    }
+
+    /// Distances from `query` to rows `0..count` of `base`, into
+    /// `out[..count]` (`scan`).
+    pub fn scan(&self, query: &[f32], base: &[f32], stride: usize, count: usize, out: &mut [f32]) -> Result<(), CallError> {
+        self.expect_shape(Shape::Scan)?;
+        self.check_vector("query", query)?;
+        self.check_rows(base, stride, (0..count).rev().take(1))?;
+        if self.row_len() > self.inner.spec.dim {
+            self.check_rows(base, stride, 0..count)?;
+        }
+        if out.len() < count {
+            return Err(CallError::OutputTooShort { got: out.len(), want: count });
+        }
+        // SAFETY: rows 0..count lie inside `base` (the last one was checked,
+        // rows are in order), and `out` has room for `count` distances.
+        unsafe { self.scan_unchecked(query.as_ptr(), base.as_ptr(), stride, count, out.as_mut_ptr()) };
+        Ok(())
+    }
+
+    /// # Safety
+    /// A `scan` kernel; `query` points at `row_len()` f32s; rows
+    /// `0..count` of `stride` elements from `base` are readable; `out` has
+    /// room for `count` f32s.
+    #[inline]
+    pub unsafe fn scan_unchecked(&self, query: *const f32, base: *const f32, stride: usize, count: usize, out: *mut f32) {
+        debug_assert_eq!(self.inner.spec.shape, Shape::Scan);
+        // SAFETY: scan kernels have exactly this signature; the caller
+        // upholds the memory contract.
+        unsafe {
+            let f: ScanFn = std::mem::transmute(self.inner.code.entry);
+            f(query, base, stride as i64, count as i64, out)
+        }
+    }
+}

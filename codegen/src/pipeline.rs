@@ -1,0 +1,106 @@
+//! Spec + schedule → verified kernel: the whole compile path.
+
+use crate::backend::Backend;
+use crate::kernel::{CompileStats, Kernel};
+use crate::verify::{self, VerifyReport};
+use crate::CodegenError;
+use hektor_kernels::{KernelSpec, Schedule, Shape};
+use hektor_passes::ir::Type;
+use hektor_passes::pass::pipeline_for;
+use hektor_passes::print::print;
+use hektor_passes::{build, Function, VerifyError};
+use std::time::{Duration, Instant};
+
+/// What to keep besides the kernel.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompileOptions {
+    /// Keep the IR before and after every pass and the backend's IR (for
+    /// `hektor ir`); costs printing time, so off by default.
+    pub record: bool,
+}
+
+/// Every stage of one kernel's compilation, as text.
+#[derive(Debug, Clone)]
+pub struct Artifacts {
+    /// The pipeline that ran, in the text form `PassManager::parse` reads.
+    pub pipeline: String,
+    /// The naive IR from the front end.
+    pub kir: String,
+    /// `(pass, IR after it)` for every pass, in order.
+    pub passes: Vec<(String, String)>,
+    /// The backend's IR as lowered, and after the backend's optimizer.
+    pub backend_ir: Option<(String, String)>,
+}
+
+pub struct Compiled {
+    pub kernel: Kernel,
+    pub report: VerifyReport,
+    pub artifacts: Option<Artifacts>,
+}
+
+/// Compiles `spec` with `schedule` on `backend` and verifies the result
+/// against the oracle. Only verified kernels come out.
+pub fn compile(
+    spec: &KernelSpec,
+    schedule: &Schedule,
+    backend: &dyn Backend,
+    opts: CompileOptions,
+) -> Result<Compiled, CodegenError> {
+    backend.check_schedule(spec, schedule)?;
+    let started = Instant::now();
+    let mut f = build::kernel_ir(spec);
+    let kir = opts.record.then(|| print(&f));
+    let pipeline = pipeline_for(spec, schedule, backend.caps());
+    let mut dumps = vec![];
+    pipeline.run(&mut f, |pass, f| {
+        if opts.record {
+            dumps.push((pass.to_string(), print(f)));
+        }
+    })?;
+    check_abi(spec, &f)?;
+    let passes = started.elapsed();
+    let mut code = backend.lower(spec, &f, opts.record)?;
+    let backend_ir = code.ir_text.take();
+    let stats = CompileStats {
+        passes,
+        lowering: code.lowering_time,
+        backend: code.backend_time,
+        total: passes + code.lowering_time + code.backend_time,
+        verify: Duration::ZERO,
+        code_bytes: code.code_size,
+    };
+    let mut kernel = Kernel::new(*spec, *schedule, backend.kind(), stats, code);
+    let verify_started = Instant::now();
+    let report = verify::verify(&kernel)?;
+    kernel.set_verify_time(verify_started.elapsed());
+    Ok(Compiled {
+        kernel,
+        report,
+        artifacts: kir.map(|kir| Artifacts {
+            pipeline: pipeline.describe(),
+            kir,
+            passes: dumps,
+            backend_ir,
+        }),
+    })
+}
+
+/// The optimized kernel must have exactly the signature its handle calls
+/// it with; anything else would make the handle's transmute unsound.
+fn check_abi(spec: &KernelSpec, f: &Function) -> Result<(), CodegenError> {
+    use Type::{Ptr, I64};
+    let (params, ret): (&[Type], Option<Type>) = match spec.shape {
+        Shape::Pair => (&[Ptr, Ptr], Some(Type::F32)),
+        Shape::Gather => (&[Ptr, Ptr, I64, Ptr, I64, Ptr], None),
+        Shape::Scan => (&[Ptr, Ptr, I64, I64, Ptr], None),
+    };
+    let got: Vec<Type> = f.params.iter().map(|&p| f.ty(p)).collect();
+    if got != params || f.ret != ret {
+        return Err(VerifyError(format!(
+            "kernel {spec} has signature {got:?} -> {:?}, its shape needs {params:?} -> {ret:?}",
+            f.ret
+        ))
+        .into());
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! Checks a kernel against the scalar oracle before it is served.
+//!
+//! Inputs: random vectors, small integers (whose sums are exact in f32, so
+//! l2 and ip must match the oracle *exactly*: a dropped or doubled element
+//! cannot hide in rounding), zeros, a zero against a non-zero vector,
+//! identical vectors, denormals mixed into normal values, all-denormal
+//! vectors, and magnitudes near the top of f32's range. Row shapes run the
+//! same cases over a matrix with an odd stride, with repeated and
+//! out-of-order ids, and with counts 0, 1 and more rows than the prefetch
+//! distance. Every output must lie within [`hektor_kernels::bound`].
+
+use crate::{CodegenError, Kernel};
+use hektor_kernels::bound::tolerance;
+use hektor_kernels::reference::{self, Reference};
+use hektor_kernels::{Metric, Shape};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// What verification checked.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct VerifyReport {
+    /// Distances compared with the oracle.
+    pub checked: usize,
+    /// The largest `|error| / tolerance` seen (≤ 1 by construction).
+    pub worst_error_ratio: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Case {
+    Random,
+    SmallIntegers,
+    Zeros,
+    ZeroAgainstRandom,
+    Identical,
+    MixedDenormals,
+    AllDenormal,
+    Large,
+}
+
+impl Case {
+    const ALL: [Case; 8] = [
+        Case::Random,
+        Case::SmallIntegers,
+        Case::Zeros,
+        Case::ZeroAgainstRandom,
+        Case::Identical,
+        Case::MixedDenormals,
+        Case::AllDenormal,
+        Case::Large,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Case::Random => "random vectors",
+            Case::SmallIntegers => "small integers (exact)",
+            Case::Zeros => "zero vectors",
+            Case::ZeroAgainstRandom => "a zero vector against a random one",
+            Case::Identical => "identical vectors",
+            Case::MixedDenormals => "denormals among normal values",
+            Case::AllDenormal => "all-denormal vectors",
+            Case::Large => "large magnitudes",
+        }
+    }
+
+    /// Whether this case applies to the metric: a cosine over vectors whose
+    /// squared norm underflows f32 is defined as 1 by the kernel but not
+    /// computable in f32 at all, so it is not a meaningful check.
+    fn applies(self, metric: Metric) -> bool {
+        !(self == Case::AllDenormal && metric == Metric::Cosine)
+    }
+
+    fn exact(self, metric: Metric) -> bool {
+        self == Case::SmallIntegers && metric != Metric::Cosine
+    }
+
+    /// The query-side vector and a generator of the other side.
+    fn vector(self, rng: &mut StdRng, dim: usize, side: usize) -> Vec<f32> {
+        let uniform = |rng: &mut StdRng| rng.random_range(-1.0f32..1.0);
+        let denormal = |rng: &mut StdRng| {
+            let m = f32::MIN_POSITIVE * rng.random_range(0.001f32..0.999);
+            if rng.random::<bool>() { m } else { -m }
+        };
+        match (self, side) {
+            (Case::Zeros, _) | (Case::ZeroAgainstRandom, 1) => vec![0.0; dim],
+            (Case::Random | Case::ZeroAgainstRandom | Case::Identical, _) => {
+                (0..dim).map(|_| uniform(rng)).collect()
+            }
+            (Case::SmallIntegers, _) => (0..dim).map(|_| rng.random_range(-8i32..=8) as f32).collect(),
+            (Case::MixedDenormals, _) => (0..dim)
+                .map(|i| if i % 3 == 1 { denormal(rng) } else { uniform(rng) })
+                .collect(),
+            (Case::AllDenormal, _) => (0..dim).map(|_| denormal(rng)).collect(),
+            (Case::Large, _) => {
+                // Keep Σ aᵢbᵢ and Σ (aᵢ−bᵢ)² below f32::MAX: the oracle is
+                // finite there, so the kernel must be too.
+                let scale = (1e37f64 / dim as f64).sqrt() as f32 / 2.0;
+                (0..dim).map(|_| uniform(rng) * scale).collect()
+            }
+        }
+    }
+}
+
+/// Runs every case; the first output outside its bound is an error.
+pub fn verify(kernel: &Kernel) -> Result<VerifyReport, CodegenError> {
+    let spec = *kernel.spec();
+    let schedule = *kernel.schedule();
+    let dim = spec.dim;
+    let row_len = kernel.row_len();
+    let depth = schedule.accumulation_depth(dim);
+    let mut report = VerifyReport { checked: 0, worst_error_ratio: 0.0 };
+    let pad = |mut v: Vec<f32>| {
+        v.resize(row_len, 0.0);
+        v
+    };
+    let mut check = |case: Case, index: usize, got: f32, want: &Reference| -> Result<(), CodegenError> {
+        let tol = if case.exact(spec.metric) { 0.0 } else { tolerance(spec.metric, dim, depth, want) };
+        let err = (got as f64 - want.distance).abs();
+        // `!(err <= tol)` also catches NaN.
+        if !(err <= tol) {
+            return Err(CodegenError::Mismatch {
+                spec,
+                schedule,
+                case: case.name().to_string(),
+                index,
+                got,
+                want: want.distance,
+                tolerance: tol,
+            });
+        }
+        report.checked += 1;
+        if tol > 0.0 {
+            report.worst_error_ratio = report.worst_error_ratio.max(err / tol);
+        }
+        Ok(())
+    };
+    let call_failed = |e: crate::CallError| CodegenError::Backend {
+        backend: "verifier",
+        spec,
+        message: format!("verification call rejected: {e}"),
+    };
+    for (seed, case) in Case::ALL.into_iter().enumerate() {
+        if !case.applies(spec.metric) {
+            continue;
+        }
+        let mut rng = StdRng::seed_from_u64(0x6b65_726e_656c ^ seed as u64);
+        let a = case.vector(&mut rng, dim, 0);
+        let b_of = |rng: &mut StdRng| {
+            if case == Case::Identical { a.clone() } else { case.vector(rng, dim, 1) }
+        };
+        match spec.shape {
+            Shape::Pair => {
+                for _ in 0..3 {
+                    let b = b_of(&mut rng);
+                    let want = reference::pair(spec.metric, &a, &b);
+                    let got = kernel.pair(&pad(a.clone()), &pad(b)).map_err(call_failed)?;
+                    check(case, 0, got, &want)?;
+                }
+            }
+            Shape::Gather | Shape::Scan => {
+                const ROWS: usize = 9;
+                let stride = row_len + 3;
+                let mut base = vec![0.0f32; ROWS * stride];
+                for r in 0..ROWS {
+                    let b = b_of(&mut rng);
+                    base[r * stride..r * stride + dim].copy_from_slice(&b);
+                }
+                let q = pad(a.clone());
+                let mut batches: Vec<Vec<u32>> = vec![vec![], vec![(ROWS - 1) as u32]];
+                if spec.shape == Shape::Gather {
+                    // Out of order, repeated, and longer than the largest
+                    // prefetch distance so that the clamp is exercised.
+                    let long: Vec<u32> = (0..80).map(|_| rng.random_range(0..ROWS as u32)).collect();
+                    batches.push(long);
+                } else {
+                    batches.push((0..ROWS as u32).collect());
+                }
+                for ids in batches {
+                    let mut out = vec![f32::NAN; ids.len()];
+                    let want: Vec<Reference> = match spec.shape {
+                        Shape::Gather => {
+                            kernel.gather(&q, &base, stride, &ids, &mut out).map_err(call_failed)?;
+                            reference::gather(spec.metric, &a, &base, stride, &ids)
+                        }
+                        _ => {
+                            let count = if ids.len() == 1 { 1 } else { ids.len() };
+                            kernel.scan(&q, &base, stride, count, &mut out).map_err(call_failed)?;
+                            reference::scan(spec.metric, &a, &base, stride, count)
+                        }
+                    };
+                    for (i, w) in want.iter().enumerate() {
+                        check(case, i, out[i], w)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(report)
+}
