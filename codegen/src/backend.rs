@@ -69,5 +69,10 @@ pub trait Backend: Send + Sync {
     fn check_schedule(&self, spec: &KernelSpec, schedule: &Schedule) -> Result<(), CodegenError>;
 
     /// Lowers optimized kernel IR to machine code and loads it.
-    fn lower(&self, spec: &KernelSpec, f: &Function, want_ir_text: bool) -> Result<LoweredCode, CodegenError>;
+    fn lower(
+        &self,
+        spec: &KernelSpec,
+        f: &Function,
+        want_ir_text: bool,
+    ) -> Result<LoweredCode, CodegenError>;
 }

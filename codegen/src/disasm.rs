@@ -17,7 +17,10 @@ pub fn disassemble(code: &[u8], address: u64) -> String {
         text.clear();
         formatter.format(&inst, &mut text);
         let start = (inst.ip() - address) as usize;
-        let bytes: String = code[start..start + inst.len()].iter().map(|b| format!("{b:02x}")).collect();
+        let bytes: String = code[start..start + inst.len()]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         writeln!(out, "{:8x}  {:<24} {}", inst.ip() - address, bytes, text).unwrap();
     }
     out

@@ -60,7 +60,9 @@ pub enum CallError {
         got: usize,
         want: usize,
     },
-    #[error("{what} has non-zero padding at element {index}: padded kernels need zero-padded rows")]
+    #[error(
+        "{what} has non-zero padding at element {index}: padded kernels need zero-padded rows"
+    )]
     NonZeroPadding { what: &'static str, index: usize },
     #[error("stride {stride} is shorter than a row of {row} elements")]
     Stride { stride: usize, row: usize },

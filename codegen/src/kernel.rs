@@ -144,12 +144,20 @@ impl Kernel {
     fn check_padding(&self, what: &'static str, row: &[f32]) -> Result<(), CallError> {
         let dim = self.inner.spec.dim;
         match row[dim..self.row_len()].iter().position(|&x| x != 0.0) {
-            Some(k) => Err(CallError::NonZeroPadding { what, index: dim + k }),
+            Some(k) => Err(CallError::NonZeroPadding {
+                what,
+                index: dim + k,
+            }),
             None => Ok(()),
         }
     }
 
-    fn check_rows(&self, base: &[f32], stride: usize, rows: impl Iterator<Item = usize>) -> Result<(), CallError> {
+    fn check_rows(
+        &self,
+        base: &[f32],
+        stride: usize,
+        rows: impl Iterator<Item = usize>,
+    ) -> Result<(), CallError> {
         let row = self.row_len();
         if stride < row {
             return Err(CallError::Stride { stride, row });
@@ -160,7 +168,11 @@ impl Kernel {
                 .and_then(|s| s.checked_add(row))
                 .unwrap_or(usize::MAX);
             if end > base.len() {
-                return Err(CallError::RowOutOfBounds { id, end, len: base.len() });
+                return Err(CallError::RowOutOfBounds {
+                    id,
+                    end,
+                    len: base.len(),
+                });
             }
             if row > self.inner.spec.dim {
                 self.check_padding("row", &base[id * stride..end])?;
@@ -196,16 +208,28 @@ impl Kernel {
 
     /// Distances from `query` to rows `ids` of `base` (row `i` starts at
     /// element `i · stride`), written to `out[..ids.len()]` (`gather`).
-    pub fn gather(&self, query: &[f32], base: &[f32], stride: usize, ids: &[u32], out: &mut [f32]) -> Result<(), CallError> {
+    pub fn gather(
+        &self,
+        query: &[f32],
+        base: &[f32],
+        stride: usize,
+        ids: &[u32],
+        out: &mut [f32],
+    ) -> Result<(), CallError> {
         self.expect_shape(Shape::Gather)?;
         self.check_vector("query", query)?;
         self.check_rows(base, stride, ids.iter().map(|&i| i as usize))?;
         if out.len() < ids.len() {
-            return Err(CallError::OutputTooShort { got: out.len(), want: ids.len() });
+            return Err(CallError::OutputTooShort {
+                got: out.len(),
+                want: ids.len(),
+            });
         }
         // SAFETY: every id's row lies inside `base`, the query holds
         // `row_len()` elements, and `out` has room for every distance.
-        unsafe { self.gather_unchecked(query.as_ptr(), base.as_ptr(), stride, ids, out.as_mut_ptr()) };
+        unsafe {
+            self.gather_unchecked(query.as_ptr(), base.as_ptr(), stride, ids, out.as_mut_ptr())
+        };
         Ok(())
     }
 
@@ -214,19 +238,40 @@ impl Kernel {
     /// `base + id·stride` points at `row_len()` readable f32s; `out` has
     /// room for `ids.len()` f32s.
     #[inline]
-    pub unsafe fn gather_unchecked(&self, query: *const f32, base: *const f32, stride: usize, ids: &[u32], out: *mut f32) {
+    pub unsafe fn gather_unchecked(
+        &self,
+        query: *const f32,
+        base: *const f32,
+        stride: usize,
+        ids: &[u32],
+        out: *mut f32,
+    ) {
         debug_assert_eq!(self.inner.spec.shape, Shape::Gather);
         // SAFETY: gather kernels have exactly this signature (see
         // hektor_passes::build); the caller upholds the memory contract.
         unsafe {
             let f: GatherFn = std::mem::transmute(self.inner.code.entry);
-            f(query, base, stride as i64, ids.as_ptr(), ids.len() as i64, out)
+            f(
+                query,
+                base,
+                stride as i64,
+                ids.as_ptr(),
+                ids.len() as i64,
+                out,
+            )
         }
     }
 
     /// Distances from `query` to rows `0..count` of `base`, into
     /// `out[..count]` (`scan`).
-    pub fn scan(&self, query: &[f32], base: &[f32], stride: usize, count: usize, out: &mut [f32]) -> Result<(), CallError> {
+    pub fn scan(
+        &self,
+        query: &[f32],
+        base: &[f32],
+        stride: usize,
+        count: usize,
+        out: &mut [f32],
+    ) -> Result<(), CallError> {
         self.expect_shape(Shape::Scan)?;
         self.check_vector("query", query)?;
         self.check_rows(base, stride, (0..count).rev().take(1))?;
@@ -234,11 +279,22 @@ impl Kernel {
             self.check_rows(base, stride, 0..count)?;
         }
         if out.len() < count {
-            return Err(CallError::OutputTooShort { got: out.len(), want: count });
+            return Err(CallError::OutputTooShort {
+                got: out.len(),
+                want: count,
+            });
         }
         // SAFETY: rows 0..count lie inside `base` (the last one was checked,
         // rows are in order), and `out` has room for `count` distances.
-        unsafe { self.scan_unchecked(query.as_ptr(), base.as_ptr(), stride, count, out.as_mut_ptr()) };
+        unsafe {
+            self.scan_unchecked(
+                query.as_ptr(),
+                base.as_ptr(),
+                stride,
+                count,
+                out.as_mut_ptr(),
+            )
+        };
         Ok(())
     }
 
@@ -247,7 +303,14 @@ impl Kernel {
     /// `0..count` of `stride` elements from `base` are readable; `out` has
     /// room for `count` f32s.
     #[inline]
-    pub unsafe fn scan_unchecked(&self, query: *const f32, base: *const f32, stride: usize, count: usize, out: *mut f32) {
+    pub unsafe fn scan_unchecked(
+        &self,
+        query: *const f32,
+        base: *const f32,
+        stride: usize,
+        count: usize,
+        out: *mut f32,
+    ) {
         debug_assert_eq!(self.inner.spec.shape, Shape::Scan);
         // SAFETY: scan kernels have exactly this signature; the caller
         // upholds the memory contract.

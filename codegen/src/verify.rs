@@ -78,16 +78,28 @@ impl Case {
         let uniform = |rng: &mut StdRng| rng.random_range(-1.0f32..1.0);
         let denormal = |rng: &mut StdRng| {
             let m = f32::MIN_POSITIVE * rng.random_range(0.001f32..0.999);
-            if rng.random::<bool>() { m } else { -m }
+            if rng.random::<bool>() {
+                m
+            } else {
+                -m
+            }
         };
         match (self, side) {
             (Case::Zeros, _) | (Case::ZeroAgainstRandom, 1) => vec![0.0; dim],
             (Case::Random | Case::ZeroAgainstRandom | Case::Identical, _) => {
                 (0..dim).map(|_| uniform(rng)).collect()
             }
-            (Case::SmallIntegers, _) => (0..dim).map(|_| rng.random_range(-8i32..=8) as f32).collect(),
+            (Case::SmallIntegers, _) => (0..dim)
+                .map(|_| rng.random_range(-8i32..=8) as f32)
+                .collect(),
             (Case::MixedDenormals, _) => (0..dim)
-                .map(|i| if i % 3 == 1 { denormal(rng) } else { uniform(rng) })
+                .map(|i| {
+                    if i % 3 == 1 {
+                        denormal(rng)
+                    } else {
+                        uniform(rng)
+                    }
+                })
                 .collect(),
             (Case::AllDenormal, _) => (0..dim).map(|_| denormal(rng)).collect(),
             (Case::Large, _) => {
@@ -107,32 +119,40 @@ pub fn verify(kernel: &Kernel) -> Result<VerifyReport, CodegenError> {
     let dim = spec.dim;
     let row_len = kernel.row_len();
     let depth = schedule.accumulation_depth(dim);
-    let mut report = VerifyReport { checked: 0, worst_error_ratio: 0.0 };
+    let mut report = VerifyReport {
+        checked: 0,
+        worst_error_ratio: 0.0,
+    };
     let pad = |mut v: Vec<f32>| {
         v.resize(row_len, 0.0);
         v
     };
-    let mut check = |case: Case, index: usize, got: f32, want: &Reference| -> Result<(), CodegenError> {
-        let tol = if case.exact(spec.metric) { 0.0 } else { tolerance(spec.metric, dim, depth, want) };
-        let err = (got as f64 - want.distance).abs();
-        // `!(err <= tol)` also catches NaN.
-        if !(err <= tol) {
-            return Err(CodegenError::Mismatch {
-                spec,
-                schedule,
-                case: case.name().to_string(),
-                index,
-                got,
-                want: want.distance,
-                tolerance: tol,
-            });
-        }
-        report.checked += 1;
-        if tol > 0.0 {
-            report.worst_error_ratio = report.worst_error_ratio.max(err / tol);
-        }
-        Ok(())
-    };
+    let mut check =
+        |case: Case, index: usize, got: f32, want: &Reference| -> Result<(), CodegenError> {
+            let tol = if case.exact(spec.metric) {
+                0.0
+            } else {
+                tolerance(spec.metric, dim, depth, want)
+            };
+            let err = (got as f64 - want.distance).abs();
+            // NaN compares false with everything: treat it as out of bounds.
+            if err.is_nan() || err > tol {
+                return Err(CodegenError::Mismatch {
+                    spec,
+                    schedule,
+                    case: case.name().to_string(),
+                    index,
+                    got,
+                    want: want.distance,
+                    tolerance: tol,
+                });
+            }
+            report.checked += 1;
+            if tol > 0.0 {
+                report.worst_error_ratio = report.worst_error_ratio.max(err / tol);
+            }
+            Ok(())
+        };
     let call_failed = |e: crate::CallError| CodegenError::Backend {
         backend: "verifier",
         spec,
@@ -145,7 +165,11 @@ pub fn verify(kernel: &Kernel) -> Result<VerifyReport, CodegenError> {
         let mut rng = StdRng::seed_from_u64(0x6b65_726e_656c ^ seed as u64);
         let a = case.vector(&mut rng, dim, 0);
         let b_of = |rng: &mut StdRng| {
-            if case == Case::Identical { a.clone() } else { case.vector(rng, dim, 1) }
+            if case == Case::Identical {
+                a.clone()
+            } else {
+                case.vector(rng, dim, 1)
+            }
         };
         match spec.shape {
             Shape::Pair => {
@@ -169,7 +193,8 @@ pub fn verify(kernel: &Kernel) -> Result<VerifyReport, CodegenError> {
                 if spec.shape == Shape::Gather {
                     // Out of order, repeated, and longer than the largest
                     // prefetch distance so that the clamp is exercised.
-                    let long: Vec<u32> = (0..80).map(|_| rng.random_range(0..ROWS as u32)).collect();
+                    let long: Vec<u32> =
+                        (0..80).map(|_| rng.random_range(0..ROWS as u32)).collect();
                     batches.push(long);
                 } else {
                     batches.push((0..ROWS as u32).collect());
@@ -178,12 +203,16 @@ pub fn verify(kernel: &Kernel) -> Result<VerifyReport, CodegenError> {
                     let mut out = vec![f32::NAN; ids.len()];
                     let want: Vec<Reference> = match spec.shape {
                         Shape::Gather => {
-                            kernel.gather(&q, &base, stride, &ids, &mut out).map_err(call_failed)?;
+                            kernel
+                                .gather(&q, &base, stride, &ids, &mut out)
+                                .map_err(call_failed)?;
                             reference::gather(spec.metric, &a, &base, stride, &ids)
                         }
                         _ => {
                             let count = if ids.len() == 1 { 1 } else { ids.len() };
-                            kernel.scan(&q, &base, stride, count, &mut out).map_err(call_failed)?;
+                            kernel
+                                .scan(&q, &base, stride, count, &mut out)
+                                .map_err(call_failed)?;
                             reference::scan(spec.metric, &a, &base, stride, count)
                         }
                     };

@@ -21,4 +21,4 @@ pub use error::SpecError;
 pub use metric::Metric;
 pub use schedule::{Schedule, TailStrategy, Unroll};
 pub use shape::Shape;
-pub use spec::{KernelSpec, MAX_DIM};
+pub use spec::{check_dim as spec_check_dim, KernelSpec, MAX_DIM};

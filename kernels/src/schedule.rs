@@ -72,6 +72,22 @@ impl Default for Schedule {
 }
 
 impl Schedule {
+    /// A sound schedule for `spec` on 128-bit vectors (16 registers),
+    /// chosen by measurement (`hektor kernels --dim 768 --schedule ...`):
+    /// l2 and ip are load-bound, and eight accumulators keep enough loads in
+    /// flight; cosine carries three sums, so two accumulators each (six
+    /// partial sums) fill the registers without spilling.
+    pub fn default_for(spec: &crate::KernelSpec) -> Self {
+        let accumulators = match spec.metric {
+            crate::Metric::L2 | crate::Metric::Ip => 8,
+            crate::Metric::Cosine => 2,
+        };
+        Schedule {
+            accumulators,
+            ..Schedule::default()
+        }
+    }
+
     /// Checks the schedule's own consistency (a backend may further restrict
     /// the width it can lower).
     pub fn validate(&self) -> Result<(), SpecError> {

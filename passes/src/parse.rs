@@ -389,6 +389,10 @@ impl Parser {
                     Tok::Float(f) => f,
                     Tok::Int(i) => i as f32,
                     Tok::Word(w) if w == "inf" => f32::INFINITY,
+                    Tok::Punct('-') if c.peek() == Some(&Tok::Word("inf".into())) => {
+                        c.next()?;
+                        f32::NEG_INFINITY
+                    }
                     Tok::Word(w) if w == "NaN" => f32::NAN,
                     t => return Err(c.err(format!("expected a number, found {t:?}"))),
                 };

@@ -45,7 +45,15 @@ impl Printer<'_> {
     /// Gives `v` its printed name at its definition.
     fn define(&mut self, v: Value) -> String {
         let name = match self.f.name_of(v) {
-            Some(n) if !self.taken.contains(n) => n.to_string(),
+            // Only names the parser reads back as names: not empty, not
+            // all digits (those are numbers), no other characters.
+            Some(n)
+                if !self.taken.contains(n)
+                    && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !n.chars().all(|c| c.is_ascii_digit()) =>
+            {
+                n.to_string()
+            }
             _ => loop {
                 let n = self.next_number.to_string();
                 self.next_number += 1;

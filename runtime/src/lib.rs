@@ -1,1 +1,12 @@
+//! Hektor's runtime. Today: the kernel registry that prepares, at start-up,
+//! every kernel an index needs (compiled, verified against the oracle and
+//! timed on this machine). Later issues add tiering (Cranelift first, LLVM
+//! swapped in), autotuning, the vector store, the HNSW index and pinned,
+//! real-time worker threads; see docs/ARCHITECTURE.md.
 
+mod registry;
+mod schedules;
+pub mod timing;
+
+pub use registry::{KernelRegistry, PreparedKernel, RegistryError};
+pub use schedules::default_schedule;

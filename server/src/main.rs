@@ -1,1 +1,9 @@
-fn main() {}
+//! The `hektor` command-line tool.
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cli::run()
+}

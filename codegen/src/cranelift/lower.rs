@@ -5,8 +5,8 @@
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
-    types, AbiParam, BlockArg, FuncRef, Function as ClFunction, InstBuilder, MemFlagsData, Signature,
-    Type as ClType, Value as ClValue,
+    types, AbiParam, BlockArg, FuncRef, Function as ClFunction, InstBuilder, MemFlagsData,
+    Signature, Type as ClType, Value as ClValue,
 };
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::JITModule;
@@ -18,7 +18,11 @@ fn cl_type(t: Type, ptr: ClType) -> Result<ClType, String> {
     Ok(match t {
         Type::F32 => types::F32,
         Type::F32Vec(4) => types::F32X4,
-        Type::F32Vec(n) => return Err(format!("f32x{n} has no Cranelift x64 lowering (128-bit vectors only)")),
+        Type::F32Vec(n) => {
+            return Err(format!(
+                "f32x{n} has no Cranelift x64 lowering (128-bit vectors only)"
+            ))
+        }
         Type::I64 => types::I64,
         Type::U32 => types::I32,
         Type::Ptr => ptr,
@@ -26,7 +30,11 @@ fn cl_type(t: Type, ptr: ClType) -> Result<ClType, String> {
 }
 
 /// Fills `func` (signature and body) from kernel IR.
-pub fn translate(module: &mut JITModule, func: &mut ClFunction, f: &Function) -> Result<(), String> {
+pub fn translate(
+    module: &mut JITModule,
+    func: &mut ClFunction,
+    f: &Function,
+) -> Result<(), String> {
     let ptr = module.target_config().pointer_type();
     let mut sig = Signature::new(module.isa().default_call_conv());
     for &p in &f.params {
@@ -74,7 +82,13 @@ pub fn translate(module: &mut JITModule, func: &mut ClFunction, f: &Function) ->
 fn uses_prefetch(insts: &[Inst]) -> bool {
     let mut found = false;
     hektor_passes::ir::walk(insts, &mut |i| {
-        found |= matches!(i, Inst::Op { op: Op::PrefetchRow { .. }, .. });
+        found |= matches!(
+            i,
+            Inst::Op {
+                op: Op::PrefetchRow { .. },
+                ..
+            }
+        );
     });
     found
 }
@@ -95,13 +109,29 @@ fn mem() -> MemFlagsData {
     MemFlagsData::new().with_notrap()
 }
 
+/// Flags for loads of kernel inputs. The inputs are shared borrows that
+/// nothing writes while the kernel runs (its only stores go to `out`, a
+/// unique borrow that cannot alias them), and every address a kernel forms
+/// is in bounds whenever it is formed (the handle checked the slices; the
+/// query is valid even where a row loop runs zero times), so the loads are
+/// `readonly` and `can_move`: Cranelift treats them as pure, places each
+/// next to its use and folds it into the arithmetic's memory operand,
+/// instead of issuing every load of an unrolled body first and running out
+/// of registers.
+fn input() -> MemFlagsData {
+    mem().with_readonly().with_can_move()
+}
+
 impl<'a> Lowerer<'a, '_> {
     fn ins(&mut self) -> cranelift_frontend::FuncInstBuilder<'_, 'a> {
         self.b.ins()
     }
 
     fn v(&self, v: Value) -> Result<ClValue, String> {
-        self.vals.get(&v).copied().ok_or_else(|| format!("value v{} used before lowering", v.0))
+        self.vals
+            .get(&v)
+            .copied()
+            .ok_or_else(|| format!("value v{} used before lowering", v.0))
     }
 
     fn ty(&self, v: Value) -> Result<ClType, String> {
@@ -117,7 +147,10 @@ impl<'a> Lowerer<'a, '_> {
                 Some(c) => offset += c * elem_bytes,
                 None => {
                     let idx = self.v(i)?;
-                    let scaled = self.b.ins().ishl_imm_u(idx, elem_bytes.trailing_zeros() as i64);
+                    let scaled = self
+                        .b
+                        .ins()
+                        .ishl_imm_u(idx, elem_bytes.trailing_zeros() as i64);
                     base = self.b.ins().iadd(base, scaled);
                 }
             }
@@ -161,7 +194,11 @@ impl<'a> Lowerer<'a, '_> {
             self.b.append_block_param(header, t);
             self.b.append_block_param(exit, t);
         }
-        let inits: Vec<BlockArg> = l.inits.iter().map(|&v| self.v(v).map(BlockArg::Value)).collect::<Result<_, _>>()?;
+        let inits: Vec<BlockArg> = l
+            .inits
+            .iter()
+            .map(|&v| self.v(v).map(BlockArg::Value))
+            .collect::<Result<_, _>>()?;
         let mut entry_args = vec![BlockArg::Value(start)];
         entry_args.extend(inits.iter().cloned());
         match l.const_trip_count() {
@@ -185,7 +222,11 @@ impl<'a> Lowerer<'a, '_> {
         self.block(&l.body)?;
         let next = self.b.ins().iadd_imm_s(params[0], l.step);
         let again = self.b.ins().icmp(IntCC::SignedLessThan, next, end);
-        let yields: Vec<BlockArg> = l.yields.iter().map(|&v| self.v(v).map(BlockArg::Value)).collect::<Result<_, _>>()?;
+        let yields: Vec<BlockArg> = l
+            .yields
+            .iter()
+            .map(|&v| self.v(v).map(BlockArg::Value))
+            .collect::<Result<_, _>>()?;
         let mut back = vec![BlockArg::Value(next)];
         back.extend(yields.iter().cloned());
         self.b.ins().brif(again, header, &back, exit, &yields);
@@ -216,7 +257,7 @@ impl<'a> Lowerer<'a, '_> {
             Op::Load(a) => {
                 let t = rty.ok_or("load without a result")?;
                 let (base, off) = self.address(a, 4)?;
-                self.ins().load(t, mem(), base, off)
+                self.ins().load(t, input(), base, off)
             }
             Op::LoadMasked { addr, lanes } => {
                 let t = rty.ok_or("load_masked without a result")?;
@@ -224,7 +265,9 @@ impl<'a> Lowerer<'a, '_> {
                 let zero = self.ins().f32const(0.0);
                 let mut v = self.ins().splat(t, zero);
                 for lane in 0..*lanes {
-                    let x = self.ins().load(types::F32, mem(), base, off + 4 * lane as i32);
+                    let x = self
+                        .ins()
+                        .load(types::F32, input(), base, off + 4 * lane as i32);
                     v = self.ins().insertlane(v, x, lane as u8);
                 }
                 v
@@ -258,13 +301,22 @@ impl<'a> Lowerer<'a, '_> {
             Op::ReduceAdd(x) => {
                 let lanes = self.f.ty(*x).lanes();
                 let x = self.v(*x)?;
-                let mut parts: Vec<ClValue> = (0..lanes).map(|k| self.ins().extractlane(x, k as u8)).collect();
+                let mut parts: Vec<ClValue> = (0..lanes)
+                    .map(|k| self.ins().extractlane(x, k as u8))
+                    .collect();
                 while parts.len() > 1 {
-                    parts = parts.chunks(2).map(|p| self.ins().fadd(p[0], p[1])).collect();
+                    parts = parts
+                        .chunks(2)
+                        .map(|p| self.ins().fadd(p[0], p[1]))
+                        .collect();
                 }
                 parts[0]
             }
-            Op::RowAddr { base, index, stride } => {
+            Op::RowAddr {
+                base,
+                index,
+                stride,
+            } => {
                 let mut idx = self.v(*index)?;
                 if self.f.ty(*index) == Type::U32 {
                     idx = self.ins().uextend(types::I64, idx);
@@ -282,13 +334,21 @@ impl<'a> Lowerer<'a, '_> {
                 self.ins().call(callee, &[p, n]);
                 return Ok(None);
             }
-            Op::CosineDistance { dot, norm_a, norm_b } => {
+            Op::CosineDistance {
+                dot,
+                norm_a,
+                norm_b,
+            } => {
                 // In f64, so that |a|²·|b|² neither overflows nor underflows.
                 let wide = |l: &mut Self, v: Value| -> Result<ClValue, String> {
                     let x = l.v(v)?;
                     Ok(l.b.ins().fpromote(types::F64, x))
                 };
-                let (d, na, nb) = (wide(self, *dot)?, wide(self, *norm_a)?, wide(self, *norm_b)?);
+                let (d, na, nb) = (
+                    wide(self, *dot)?,
+                    wide(self, *norm_a)?,
+                    wide(self, *norm_b)?,
+                );
                 let min = self.ins().f64const(f32::MIN_POSITIVE as f64);
                 let one = self.ins().f64const(1.0);
                 let small_a = self.ins().fcmp(FloatCC::LessThan, na, min);

@@ -39,9 +39,18 @@ impl CraneliftBackend {
             // The IR is verified by Hektor's own verifier before lowering;
             // Cranelift's verifier doubles compile time, so it runs in debug
             // builds (tests) only.
-            ("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" }),
+            (
+                "enable_verifier",
+                if cfg!(debug_assertions) {
+                    "true"
+                } else {
+                    "false"
+                },
+            ),
         ] {
-            flags.set(k, v).map_err(|e| unsupported(format!("setting {k}={v}: {e}")))?;
+            flags
+                .set(k, v)
+                .map_err(|e| unsupported(format!("setting {k}={v}: {e}")))?;
         }
         let isa_builder = cranelift_native::builder().map_err(|e| unsupported(e.to_string()))?;
         let isa = isa_builder
@@ -105,7 +114,11 @@ impl Backend for CraneliftBackend {
     }
 
     fn target_description(&self) -> String {
-        format!("{} (host; {})", self.isa.triple(), self.features.isa_level())
+        format!(
+            "{} (host; {})",
+            self.isa.triple(),
+            self.features.isa_level()
+        )
     }
 
     fn check_schedule(&self, _spec: &KernelSpec, schedule: &Schedule) -> Result<(), CodegenError> {
@@ -123,7 +136,12 @@ impl Backend for CraneliftBackend {
         Ok(())
     }
 
-    fn lower(&self, spec: &KernelSpec, f: &Function, want_ir_text: bool) -> Result<LoweredCode, CodegenError> {
+    fn lower(
+        &self,
+        spec: &KernelSpec,
+        f: &Function,
+        want_ir_text: bool,
+    ) -> Result<LoweredCode, CodegenError> {
         let fail = |message: String| CodegenError::Backend {
             backend: "cranelift",
             spec: *spec,
@@ -134,8 +152,7 @@ impl Backend for CraneliftBackend {
         builder.symbol("hektor_prefetch_row", hektor_prefetch_row as *const u8);
         let mut module = JITModule::new(builder);
         let mut ctx = module.make_context();
-        let prefetch_ref = lower::translate(&mut module, &mut ctx.func, f).map_err(fail)?;
-        let _ = prefetch_ref;
+        lower::translate(&mut module, &mut ctx.func, f).map_err(fail)?;
         let lowering_time = started.elapsed();
         let input_text = want_ir_text.then(|| ctx.func.display().to_string());
 
@@ -152,7 +169,9 @@ impl Backend for CraneliftBackend {
             .ok_or_else(|| fail("no compiled code".into()))?;
         let optimized_text = want_ir_text.then(|| ctx.func.display().to_string());
         module.clear_context(&mut ctx);
-        module.finalize_definitions().map_err(|e| fail(e.to_string()))?;
+        module
+            .finalize_definitions()
+            .map_err(|e| fail(e.to_string()))?;
         let entry = module.get_finalized_function(id);
         let backend_time = backend_started.elapsed();
         Ok(LoweredCode {

@@ -54,6 +54,23 @@ fn cse_block(
             l.inits
                 .iter_mut()
                 .for_each(|v| *v = *replace.get(v).unwrap_or(v));
+            // A store in the loop may change, from the second iteration
+            // on, what a load before the loop read.
+            let mut stores = false;
+            crate::ir::walk(&l.body, &mut |i| {
+                stores |= matches!(
+                    i,
+                    Inst::Op {
+                        op: Op::Store { .. },
+                        ..
+                    }
+                )
+            });
+            if stores {
+                for s in scopes.iter_mut() {
+                    s.retain(|k, _| !k.starts_with("Load"));
+                }
+            }
             scopes.push(HashMap::new());
             cse_block(f, &mut l.body, scopes, replace);
             scopes.pop();

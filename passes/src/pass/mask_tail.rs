@@ -1,4 +1,6 @@
-use super::util::{const_bounds, for_each_block, push_op, widen_body, IvSubst};
+use super::util::{
+    const_bounds, for_each_block, push_op, widen_body, zero_lanes_add_zero, IvSubst,
+};
 use super::Pass;
 use crate::ir::{BinOp, Function, Inst, Loop, Op, Type, Value};
 use crate::PassError;
@@ -60,6 +62,12 @@ impl MaskTail {
                     "a tail of {trips} iterations does not fit one {}-lane vector",
                     self.width
                 ),
+            ));
+        }
+        if trips > 0 && !zero_lanes_add_zero(&l) {
+            return Err(PassError::not_applicable(
+                self.name(),
+                "the tail's terms are not zero in masked-off lanes",
             ));
         }
         let mut out = vec![];

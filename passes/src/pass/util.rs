@@ -4,7 +4,7 @@
 
 use crate::ir::{Address, BinOp, Bound, Function, Inst, Loop, Op, Type, Value};
 use crate::PassError;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A rewrite of one instruction list.
 pub type BlockVisitor<'a> = dyn FnMut(&mut Function, &mut Vec<Inst>) -> Result<(), PassError> + 'a;
@@ -73,6 +73,52 @@ pub fn reduction_sites(l: &Loop) -> Option<Vec<usize>> {
         sites.push(site);
     }
     Some(sites)
+}
+
+/// Whether each sum of `l` adds exactly zero in an iteration whose loads
+/// indexed by the induction variable all read zero, as masked-off and
+/// zero-padded lanes do. True for the metrics' terms (products and
+/// differences of loads); false for, say, `x + 1` or `x · c` (`0 · ∞` is
+/// NaN), which such lanes would add to the sum.
+pub fn zero_lanes_add_zero(l: &Loop) -> bool {
+    let Some(sites) = reduction_sites(l) else {
+        return false;
+    };
+    let mut zero: HashSet<Value> = HashSet::new();
+    for inst in &l.body {
+        let Inst::Op {
+            result: Some(r),
+            op,
+        } = inst
+        else {
+            continue;
+        };
+        let z = |v: &Value| zero.contains(v);
+        let is_zero = match op {
+            Op::Load(a) => a.index == Some(l.iv),
+            Op::FConst(c) => *c == 0.0,
+            Op::Binary(BinOp::FAdd | BinOp::FSub | BinOp::FMul, a, b) => z(a) && z(b),
+            Op::Fma(a, b, c) => z(a) && z(b) && z(c),
+            _ => false,
+        };
+        if is_zero {
+            zero.insert(*r);
+        }
+    }
+    sites
+        .iter()
+        .zip(&l.args)
+        .all(|(&site, &arg)| match &l.body[site] {
+            Inst::Op {
+                op: Op::Binary(BinOp::FAdd, a, b),
+                ..
+            } => zero.contains(if *a == arg { b } else { a }),
+            Inst::Op {
+                op: Op::Fma(a, b, _),
+                ..
+            } => zero.contains(a) && zero.contains(b),
+            _ => false,
+        })
 }
 
 /// Where a copied body's induction variable goes.

@@ -1,5 +1,6 @@
 use super::util::{
-    const_bounds, for_each_block, fresh_like, push_op, reduction_sites, widen_body, IvSubst,
+    const_bounds, for_each_block, fresh_like, push_op, reduction_sites, widen_body,
+    zero_lanes_add_zero, IvSubst,
 };
 use super::Pass;
 use crate::ir::{Bound, Function, Inst, Loop, Op, Type};
@@ -84,6 +85,12 @@ impl Vectorize {
         } else {
             trips / w
         };
+        if vector_trips * w > trips && !zero_lanes_add_zero(&l) {
+            return Err(PassError::not_applicable(
+                self.name(),
+                "the loop's terms are not zero in padding lanes",
+            ));
+        }
         if vector_trips == 0 {
             // Shorter than one vector: all of it is tail.
             return Ok(vec![Inst::Loop(Loop { tail: true, ..l })]);

@@ -1,0 +1,530 @@
+//! Hektor's JIT-compiled distance kernels against their peers, in one
+//! process on the same data.
+//!
+//! Groups are named `{shape}/{metric}/d{dim}` (e.g. `pair/l2/d768`) and
+//! functions after the implementation, which is what `cargo xtask bench`
+//! pivots on:
+//!
+//! - `cranelift`: Hektor's kernel for the spec, compiled with the default
+//!   schedule by the Cranelift backend and called through the safe
+//!   `Kernel::{pair, gather, scan}` (argument checks included);
+//! - `avx2`: hand-written `std::arch` AVX2+FMA kernels
+//!   (`hektor_benches::avx2`), skipped when the CPU lacks AVX2 or FMA;
+//! - `simsimd`: the simsimd crate, one call per distance (per row for
+//!   gather and scan);
+//! - `scalar`: a plain f32 loop;
+//! - `oracle_f64`: Hektor's f64 reference, for `pair` only.
+//!
+//! Every group sets `Throughput::Elements(n)`, n = distances one iteration
+//! computes (1 for pair, the row count for gather and scan), so criterion's
+//! time divided by n is the time per distance.
+//!
+//! Working sets (f32 = 4 bytes, printed at start-up):
+//! - pair: a pool of vector pairs, as many as fit in 24 KiB (at most 16,
+//!   at least 1), cycled through so that the inputs stay L1-resident (d96:
+//!   16 pairs in 12 KiB; d768: 4 pairs in 24 KiB; d1536: 2 pairs in 24 KiB);
+//! - gather: 64 distinct random ids into a 4096-row matrix with stride =
+//!   dim (the matrix: 1.5 MiB at d96 to 24 MiB at d1536). The same 64 rows
+//!   are read every iteration, so after warm-up they sit in L2 (64·dim·4 B:
+//!   24 KiB at d96, 192 KiB at d768, 384 KiB at d1536);
+//! - scan: the first 256 rows of that matrix, 256·dim·4 B: 96 KiB at d96,
+//!   768 KiB at d768, 1.5 MiB at d1536 (L2 on recent server cores, else L3).
+//!
+//! Defaults (20 samples, 300 ms warm-up, 1 s measurement) keep the whole
+//! run to a few minutes; criterion's command-line options override them.
+
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use hektor_benches::{check_close, data, scalar, Avx2Kernels, Peers};
+use hektor_codegen::cranelift::CraneliftBackend;
+use hektor_codegen::host::{self, HostFeatures};
+use hektor_codegen::{compile, Backend, CompileOptions, Kernel};
+use hektor_kernels::{reference, ElementType, KernelSpec, Metric, Schedule, Shape};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::time::Duration;
+
+const DIMS: [usize; 6] = [96, 128, 384, 768, 1024, 1536];
+/// Rows of the matrix `gather` picks from (and `scan` reads the start of).
+const MATRIX_ROWS: usize = 4096;
+/// Row ids per `gather` call: a typical HNSW neighbour list.
+const GATHER_IDS: usize = 64;
+/// Consecutive rows per `scan` call.
+const SCAN_ROWS: usize = 256;
+/// The pair pool's budget: inside any L1 data cache (32 KiB and up).
+const PAIR_POOL_BYTES: usize = 24 * 1024;
+const MAX_PAIRS: usize = 16;
+/// Every implementation must agree with the oracle this closely on the
+/// benchmark data before it is timed (a sanity check, not a verifier).
+const SANITY_TOLERANCE: f64 = 1e-4;
+
+const F32: usize = std::mem::size_of::<f32>();
+
+fn pairs_in_pool(dim: usize) -> usize {
+    (PAIR_POOL_BYTES / (2 * dim * F32)).clamp(1, MAX_PAIRS)
+}
+
+/// What the command line asks criterion to do.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    /// `cargo bench`: timing runs.
+    Bench,
+    /// `cargo test --benches` (or `-- --test`): every benchmark runs once.
+    Test,
+    /// `-- --list`: names only.
+    List,
+}
+
+fn mode() -> Mode {
+    let args: Vec<String> = std::env::args().collect();
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    if has("--list") {
+        Mode::List
+    } else if has("--bench") && !has("--test") {
+        Mode::Bench
+    } else {
+        Mode::Test
+    }
+}
+
+struct Setup {
+    kernels: BTreeMap<(Shape, Metric, usize), Kernel>,
+    peers: Peers,
+}
+
+impl Setup {
+    fn kernel(&self, shape: Shape, metric: Metric, dim: usize) -> &Kernel {
+        &self.kernels[&(shape, metric, dim)]
+    }
+}
+
+/// Prints the machine and the peers, compiles every kernel (printing and
+/// saving the compile times) and describes the working sets.
+fn setup(mode: Mode) -> Setup {
+    let quiet = mode == Mode::List;
+    let say = |s: &str| {
+        if !quiet {
+            println!("{s}");
+        }
+    };
+    let features = HostFeatures::detect();
+    let peers = Peers::detect();
+    let backend = CraneliftBackend::host()
+        .unwrap_or_else(|e| panic!("Cranelift cannot target this host: {e}"));
+    let schedule = Schedule::default();
+    say(&format!("CPU: {}", host::cpu_model()));
+    say(&format!("host features: {features}"));
+    say(&format!("ISA level: {}", features.isa_level()));
+    say(&format!(
+        "cranelift target: {}",
+        backend.target_description()
+    ));
+    say(&format!("cranelift schedule: {schedule}"));
+    say(&format!(
+        "simsimd capabilities: {}",
+        Peers::simsimd_capabilities()
+    ));
+    say(&format!(
+        "simsimd f32 kernels: {}",
+        Peers::simsimd_f32_kernel()
+    ));
+    say(&match peers.avx2 {
+        Some(_) => "avx2: hand-written AVX2+FMA kernels enabled".to_string(),
+        None => "avx2: SKIPPED, this CPU lacks AVX2 or FMA".to_string(),
+    });
+
+    let mut kernels = BTreeMap::new();
+    let mut table = String::from(
+        "\nCranelift compile times (µs; total = passes + lowering + backend; verify is extra)\n",
+    );
+    let _ = writeln!(
+        table,
+        "{:<24} {:>9} {:>9} {:>9} {:>9} {:>10} {:>7}",
+        "spec", "total", "passes", "lowering", "backend", "verify", "bytes"
+    );
+    let mut json_rows = Vec::new();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    for &dim in &DIMS {
+        for metric in Metric::ALL {
+            for shape in Shape::ALL {
+                let spec = KernelSpec::new(metric, ElementType::F32, dim, shape)
+                    .expect("benchmark dimensions are valid");
+                let kernel = compile(&spec, &schedule, &backend, CompileOptions::default())
+                    .unwrap_or_else(|e| panic!("compiling {spec}: {e}"))
+                    .kernel;
+                let s = *kernel.stats();
+                let _ = writeln!(
+                    table,
+                    "{:<24} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>10.1} {:>7}",
+                    spec.to_string(),
+                    us(s.total),
+                    us(s.passes),
+                    us(s.lowering),
+                    us(s.backend),
+                    us(s.verify),
+                    s.code_bytes
+                );
+                json_rows.push(format!(
+                    "    {{\"spec\": {}, \"shape\": \"{shape}\", \"metric\": \"{metric}\", \
+                     \"dim\": {dim}, \"total_us\": {:.3}, \"passes_us\": {:.3}, \
+                     \"lowering_us\": {:.3}, \"backend_us\": {:.3}, \"verify_us\": {:.3}, \
+                     \"code_bytes\": {}}}",
+                    hektor_benches::json_string(&spec.to_string()),
+                    us(s.total),
+                    us(s.passes),
+                    us(s.lowering),
+                    us(s.backend),
+                    us(s.verify),
+                    s.code_bytes
+                ));
+                kernels.insert((shape, metric, dim), kernel);
+            }
+        }
+    }
+    let totals: Vec<f64> = kernels.values().map(|k| us(k.stats().total)).collect();
+    let _ = writeln!(
+        table,
+        "{} kernels: total compile time {:.1} µs (median {:.1} µs, max {:.1} µs)",
+        totals.len(),
+        totals.iter().sum::<f64>(),
+        median(&totals),
+        totals.iter().cloned().fold(0.0, f64::max)
+    );
+    say(&table);
+
+    let path = hektor_benches::target_dir().join("bench-compile-times.json");
+    if mode == Mode::Bench {
+        let json = format!(
+            "{{\n  \"cpu\": {},\n  \"isa_level\": {},\n  \"backend\": \"cranelift\",\n  \
+             \"schedule\": {},\n  \"kernels\": [\n{}\n  ]\n}}\n",
+            hektor_benches::json_string(&host::cpu_model()),
+            hektor_benches::json_string(features.isa_level()),
+            hektor_benches::json_string(&schedule.to_string()),
+            json_rows.join(",\n")
+        );
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, json));
+        match written {
+            Ok(()) => say(&format!("wrote {}", path.display())),
+            Err(e) => eprintln!("warning: could not write {}: {e}", path.display()),
+        }
+    } else {
+        say(&format!(
+            "(not a timing run: {} left as it is)",
+            path.display()
+        ));
+    }
+
+    say("\nWorking sets per benchmark iteration (f32 = 4 B):");
+    for &dim in &DIMS {
+        let kib = |floats: usize| (floats * F32) as f64 / 1024.0;
+        let pairs = pairs_in_pool(dim);
+        say(&format!(
+            "  d{dim:<5} pair: {pairs:>2} pairs cycled, {:>6.1} KiB | gather: {GATHER_IDS} of \
+             {MATRIX_ROWS} rows, {:>6.1} KiB touched ({:>5.1} MiB matrix) | scan: {SCAN_ROWS} \
+             rows, {:>6.1} KiB",
+            kib(2 * pairs * dim),
+            kib(GATHER_IDS * dim),
+            kib(MATRIX_ROWS * dim) / 1024.0,
+            kib(SCAN_ROWS * dim),
+        ));
+    }
+    say("");
+    Setup { kernels, peers }
+}
+
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The inputs for one dimension.
+struct Data {
+    dim: usize,
+    /// `pairs_in_pool(dim)` pairs, back to back: a₀ b₀ a₁ b₁ …
+    pool: Vec<f32>,
+    query: Vec<f32>,
+    /// `MATRIX_ROWS` rows of `dim` floats (stride = dim).
+    base: Vec<f32>,
+    ids: Vec<u32>,
+}
+
+impl Data {
+    fn new(dim: usize) -> Self {
+        let seed = dim as u64;
+        Data {
+            dim,
+            pool: data::random_vector(seed, 2 * pairs_in_pool(dim) * dim),
+            query: data::random_vector(seed + 1, dim),
+            base: data::random_vector(seed + 2, MATRIX_ROWS * dim),
+            ids: data::random_ids(seed + 3, MATRIX_ROWS, GATHER_IDS),
+        }
+    }
+
+    fn pairs(&self) -> Vec<(&[f32], &[f32])> {
+        self.pool
+            .chunks_exact(2 * self.dim)
+            .map(|p| p.split_at(self.dim))
+            .collect()
+    }
+}
+
+/// `items[*i]`, advancing `i` round the pool.
+#[inline(always)]
+fn cycle<T: Copy>(items: &[T], i: &mut usize) -> T {
+    let item = items[*i];
+    *i += 1;
+    if *i == items.len() {
+        *i = 0;
+    }
+    item
+}
+
+fn sanity(what: &str, metric: Metric, got: &[f32], want: &[reference::Reference]) {
+    assert_eq!(got.len(), want.len(), "{what}: wrong number of distances");
+    for (i, (&g, w)) in got.iter().zip(want).enumerate() {
+        if let Err(e) = check_close(metric, g, w, SANITY_TOLERANCE) {
+            panic!("{what}: distance {i} disagrees with the oracle: {e}");
+        }
+    }
+}
+
+fn bench_pair(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    pairs: &[(&[f32], &[f32])],
+    f: impl Fn(&[f32], &[f32]) -> f32,
+) {
+    g.bench_function(name, |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let (x, y) = cycle(pairs, &mut i);
+            f(black_box(x), black_box(y))
+        })
+    });
+}
+
+fn pair_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
+    let dim = d.dim;
+    let name = format!("pair/{metric}/d{dim}");
+    let kernel = setup.kernel(Shape::Pair, metric, dim);
+    let pairs = d.pairs();
+    let cranelift = |x: &[f32], y: &[f32]| kernel.pair(x, y).expect("cranelift pair call");
+    let avx2 = setup.peers.avx2;
+    let avx2_pair = |k: Avx2Kernels| move |x: &[f32], y: &[f32]| k.pair(metric, x, y);
+    let simsimd = Peers::simsimd_fn(metric);
+    let scalar = scalar::pair_fn(metric);
+    let oracle = |x: &[f32], y: &[f32]| reference::pair(metric, x, y).distance as f32;
+
+    let want: Vec<_> = pairs
+        .iter()
+        .map(|(x, y)| reference::pair(metric, x, y))
+        .collect();
+    let all =
+        |f: &dyn Fn(&[f32], &[f32]) -> f32| pairs.iter().map(|(x, y)| f(x, y)).collect::<Vec<_>>();
+    sanity(
+        &format!("{name} cranelift"),
+        metric,
+        &all(&cranelift),
+        &want,
+    );
+    if let Some(k) = avx2 {
+        sanity(&format!("{name} avx2"), metric, &all(&avx2_pair(k)), &want);
+    }
+    sanity(&format!("{name} simsimd"), metric, &all(&simsimd), &want);
+    sanity(&format!("{name} scalar"), metric, &all(&scalar), &want);
+
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(1));
+    bench_pair(&mut g, "cranelift", &pairs, cranelift);
+    if let Some(k) = avx2 {
+        bench_pair(&mut g, "avx2", &pairs, avx2_pair(k));
+    }
+    bench_pair(&mut g, "simsimd", &pairs, simsimd);
+    bench_pair(&mut g, "scalar", &pairs, scalar);
+    bench_pair(&mut g, "oracle_f64", &pairs, oracle);
+    g.finish();
+}
+
+type GatherFn<'a> = dyn Fn(&[f32], &[f32], usize, &[u32], &mut [f32]) + 'a;
+
+fn bench_gather(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    d: &Data,
+    f: impl Fn(&[f32], &[f32], usize, &[u32], &mut [f32]),
+) {
+    g.bench_function(name, |b| {
+        let mut out = vec![0.0f32; d.ids.len()];
+        b.iter(|| {
+            f(
+                black_box(&d.query),
+                black_box(&d.base),
+                black_box(d.dim),
+                black_box(&d.ids),
+                &mut out,
+            );
+            black_box(&mut out);
+        })
+    });
+}
+
+fn gather_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
+    let dim = d.dim;
+    let name = format!("gather/{metric}/d{dim}");
+    let kernel = setup.kernel(Shape::Gather, metric, dim);
+    let cranelift = |q: &[f32], base: &[f32], stride: usize, ids: &[u32], out: &mut [f32]| {
+        kernel
+            .gather(q, base, stride, ids, out)
+            .expect("cranelift gather call")
+    };
+    let avx2 = setup.peers.avx2;
+    let avx2_gather = |k: Avx2Kernels| {
+        move |q: &[f32], base: &[f32], stride: usize, ids: &[u32], out: &mut [f32]| {
+            k.gather(metric, q, base, stride, ids, out)
+        }
+    };
+    let simsimd_pair = Peers::simsimd_fn(metric);
+    let simsimd = |q: &[f32], base: &[f32], stride: usize, ids: &[u32], out: &mut [f32]| {
+        hektor_benches::gather_with(simsimd_pair, q, base, stride, ids, out)
+    };
+    let scalar_pair = scalar::pair_fn(metric);
+    let scalar = |q: &[f32], base: &[f32], stride: usize, ids: &[u32], out: &mut [f32]| {
+        hektor_benches::gather_with(scalar_pair, q, base, stride, ids, out)
+    };
+
+    let want = reference::gather(metric, &d.query, &d.base, dim, &d.ids);
+    let check = |what: &str, f: &GatherFn<'_>| {
+        let mut out = vec![f32::NAN; d.ids.len()];
+        f(&d.query, &d.base, dim, &d.ids, &mut out);
+        sanity(&format!("{name} {what}"), metric, &out, &want);
+    };
+    check("cranelift", &cranelift);
+    if let Some(k) = avx2 {
+        check("avx2", &avx2_gather(k));
+    }
+    check("simsimd", &simsimd);
+    check("scalar", &scalar);
+
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(d.ids.len() as u64));
+    bench_gather(&mut g, "cranelift", d, cranelift);
+    if let Some(k) = avx2 {
+        bench_gather(&mut g, "avx2", d, avx2_gather(k));
+    }
+    bench_gather(&mut g, "simsimd", d, simsimd);
+    bench_gather(&mut g, "scalar", d, scalar);
+    g.finish();
+}
+
+type ScanFn<'a> = dyn Fn(&[f32], &[f32], usize, usize, &mut [f32]) + 'a;
+
+fn bench_scan(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    d: &Data,
+    f: impl Fn(&[f32], &[f32], usize, usize, &mut [f32]),
+) {
+    let rows = &d.base[..SCAN_ROWS * d.dim];
+    g.bench_function(name, |b| {
+        let mut out = vec![0.0f32; SCAN_ROWS];
+        b.iter(|| {
+            f(
+                black_box(&d.query),
+                black_box(rows),
+                black_box(d.dim),
+                black_box(SCAN_ROWS),
+                &mut out,
+            );
+            black_box(&mut out);
+        })
+    });
+}
+
+fn scan_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
+    let dim = d.dim;
+    let name = format!("scan/{metric}/d{dim}");
+    let kernel = setup.kernel(Shape::Scan, metric, dim);
+    let cranelift = |q: &[f32], base: &[f32], stride: usize, count: usize, out: &mut [f32]| {
+        kernel
+            .scan(q, base, stride, count, out)
+            .expect("cranelift scan call")
+    };
+    let avx2 = setup.peers.avx2;
+    let avx2_scan = |k: Avx2Kernels| {
+        move |q: &[f32], base: &[f32], stride: usize, count: usize, out: &mut [f32]| {
+            k.scan(metric, q, base, stride, count, out)
+        }
+    };
+    let simsimd_pair = Peers::simsimd_fn(metric);
+    let simsimd = |q: &[f32], base: &[f32], stride: usize, count: usize, out: &mut [f32]| {
+        hektor_benches::scan_with(simsimd_pair, q, base, stride, count, out)
+    };
+    let scalar_pair = scalar::pair_fn(metric);
+    let scalar = |q: &[f32], base: &[f32], stride: usize, count: usize, out: &mut [f32]| {
+        hektor_benches::scan_with(scalar_pair, q, base, stride, count, out)
+    };
+
+    let want = reference::scan(metric, &d.query, &d.base, dim, SCAN_ROWS);
+    let check = |what: &str, f: &ScanFn<'_>| {
+        let mut out = vec![f32::NAN; SCAN_ROWS];
+        f(
+            &d.query,
+            &d.base[..SCAN_ROWS * dim],
+            dim,
+            SCAN_ROWS,
+            &mut out,
+        );
+        sanity(&format!("{name} {what}"), metric, &out, &want);
+    };
+    check("cranelift", &cranelift);
+    if let Some(k) = avx2 {
+        check("avx2", &avx2_scan(k));
+    }
+    check("simsimd", &simsimd);
+    check("scalar", &scalar);
+
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(SCAN_ROWS as u64));
+    bench_scan(&mut g, "cranelift", d, cranelift);
+    if let Some(k) = avx2 {
+        bench_scan(&mut g, "avx2", d, avx2_scan(k));
+    }
+    bench_scan(&mut g, "simsimd", d, simsimd);
+    bench_scan(&mut g, "scalar", d, scalar);
+    g.finish();
+}
+
+fn kernels(c: &mut Criterion) {
+    let setup = setup(mode());
+    for &dim in &DIMS {
+        let d = Data::new(dim);
+        for metric in Metric::ALL {
+            pair_group(c, &setup, &d, metric);
+            gather_group(c, &setup, &d, metric);
+            scan_group(c, &setup, &d, metric);
+        }
+    }
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = kernels
+}
+criterion_main!(benches);

@@ -1,0 +1,81 @@
+//! Command-line parsing and dispatch. Every failure becomes one line on
+//! stderr and an exit code: 2 for a bad argument (usage errors included),
+//! 1 for a failure while doing the work.
+
+mod args;
+mod ir;
+mod kernels;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "hektor",
+    version,
+    about = "A vector-search engine built around a kernel compiler"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show every stage of one kernel: kernel IR, each pass, Cranelift IR, machine code.
+    Ir(ir::IrArgs),
+    /// Generate, verify and time every kernel an index of this dimension needs.
+    Kernels(kernels::KernelsArgs),
+}
+
+/// A failure, with the exit code it maps to.
+pub enum Failure {
+    /// The user asked for something impossible: exit code 2.
+    Usage(String),
+    /// The work failed: exit code 1.
+    Runtime(String),
+}
+
+impl From<hektor_kernels::SpecError> for Failure {
+    fn from(e: hektor_kernels::SpecError) -> Self {
+        Failure::Usage(e.to_string())
+    }
+}
+
+impl From<hektor_codegen::CodegenError> for Failure {
+    fn from(e: hektor_codegen::CodegenError) -> Self {
+        use hektor_codegen::CodegenError as E;
+        match e {
+            E::Spec(_) | E::UnsupportedSchedule { .. } => Failure::Usage(e.to_string()),
+            _ => Failure::Runtime(e.to_string()),
+        }
+    }
+}
+
+impl From<hektor_runtime::RegistryError> for Failure {
+    fn from(e: hektor_runtime::RegistryError) -> Self {
+        match e {
+            hektor_runtime::RegistryError::Spec(s) => s.into(),
+            hektor_runtime::RegistryError::Codegen(c) => c.into(),
+        }
+    }
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ir(a) => ir::run(a),
+        Command::Kernels(a) => kernels::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(1)
+        }
+    }
+}
