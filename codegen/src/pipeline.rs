@@ -32,6 +32,7 @@ pub struct Artifacts {
     pub backend_ir: Option<(String, String)>,
 }
 
+#[derive(Debug)]
 pub struct Compiled {
     pub kernel: Kernel,
     pub report: VerifyReport,

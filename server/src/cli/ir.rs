@@ -14,7 +14,7 @@ pub struct IrArgs {
     #[arg(long, value_parser = args::metric)]
     metric: Metric,
     /// Vector dimension, 1..=65536.
-    #[arg(long, value_parser = args::dim)]
+    #[arg(long, value_parser = args::dim, allow_negative_numbers = true)]
     dim: usize,
     #[arg(long, value_parser = args::dtype, default_value = "f32")]
     dtype: ElementType,

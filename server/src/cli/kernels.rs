@@ -15,7 +15,7 @@ use std::time::Duration;
 #[derive(clap::Args)]
 pub struct KernelsArgs {
     /// Vector dimension of the index, 1..=65536.
-    #[arg(long, value_parser = args::dim)]
+    #[arg(long, value_parser = args::dim, allow_negative_numbers = true)]
     dim: usize,
     /// Metrics, comma-separated.
     #[arg(long, value_parser = args::metric, value_delimiter = ',', default_value = "l2,ip,cosine")]

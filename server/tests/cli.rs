@@ -1,0 +1,213 @@
+//! The `hektor` binary as a user runs it: output that shows each stage, and
+//! one clear line plus exit code 2 for every bad argument.
+
+use std::process::{Command, Output};
+
+fn hektor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hektor"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn ir_passes_shows_every_pass_of_the_cosine_pipeline() {
+    let o = hektor(&[
+        "ir", "--metric", "cosine", "--dim", "768", "--emit", "passes",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    for pass in [
+        "specialize-dim(dim=768)",
+        "fuse-loops",
+        "cse",
+        "vectorize(width=4)",
+        "split-accumulators",
+        "unroll",
+        "peel-tail",
+        "contract-fma",
+        "dce",
+    ] {
+        assert!(
+            text.contains(&format!(";; after {pass}")),
+            "no dump after {pass}:\n{text}"
+        );
+    }
+    // The front end's three sums become one fused loop of fma on vectors.
+    assert!(text.contains("%dot = loop %i = 0 to %n"));
+    assert!(text.contains("%dot, %norm_a, %norm_b = loop %i = 0 to 768"));
+    assert!(text.contains("fma "));
+    assert!(text.contains("cosine_distance"));
+    assert!(text.contains("; compile "));
+    assert!(text.contains("code "));
+}
+
+#[test]
+fn ir_asm_shows_fma_on_xmm_registers_when_the_host_has_fma() {
+    let o = hektor(&["ir", "--metric", "cosine", "--dim", "768", "--emit", "asm"]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    assert!(text.contains(";; machine code"));
+    assert!(text.contains("ret"));
+    if std::arch::is_x86_feature_detected!("fma") {
+        assert!(
+            text.lines()
+                .any(|l| l.contains("vfmadd") && l.contains("xmm")),
+            "{text}"
+        );
+    } else {
+        eprintln!("skipped the FMA check: this host has no FMA");
+    }
+}
+
+#[test]
+fn ir_clif_and_kir_and_a_custom_schedule() {
+    let o = hektor(&[
+        "ir",
+        "--metric",
+        "l2",
+        "--dim",
+        "13",
+        "--shape",
+        "gather",
+        "--emit",
+        "kir,clif",
+        "--schedule",
+        "width=4,unroll=1,acc=2,prefetch=2,tail=masked",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert!(text.contains("; schedule width=4,unroll=1,acc=2,prefetch=2,tail=masked"));
+    assert!(text.contains(";; kernel IR (front end)"));
+    assert!(text.contains(";; Cranelift IR as lowered"));
+    assert!(text.contains("f32x4"));
+    assert!(
+        text.contains("call fn0"),
+        "prefetch calls the helper:\n{text}"
+    );
+}
+
+#[test]
+fn kernels_table_and_json() {
+    let o = hektor(&["kernels", "--dim", "96", "--time-ms", "5"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    for m in ["l2", "ip", "cosine"] {
+        for s in ["pair", "gather", "scan"] {
+            assert!(text.contains(&format!("{m}.f32.d96.{s}")), "{text}");
+        }
+    }
+    assert!(text.contains("9 kernels compiled and verified"));
+
+    let o = hektor(&[
+        "kernels",
+        "--dim",
+        "7",
+        "--metric",
+        "ip",
+        "--shape",
+        "scan",
+        "--json",
+        "--time-ms",
+        "0",
+    ]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    let k = &v["kernels"][0];
+    assert_eq!(k["spec"], "ip.f32.d7.scan");
+    assert!(k["verified_distances"].as_u64().unwrap() > 0);
+    assert!(k["compile_us"].as_f64().unwrap() > 0.0);
+    assert!(k["ns_per_distance"].is_null());
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_clear_line() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["ir", "--metric", "l2", "--dim", "0"],
+            "dimension 0 is out of range",
+        ),
+        (&["ir", "--metric", "l2", "--dim", "65537"], "out of range"),
+        (
+            &["ir", "--metric", "l2", "--dim", "-3"],
+            "not a positive integer",
+        ),
+        (
+            &["ir", "--metric", "hamming", "--dim", "8"],
+            "unknown metric",
+        ),
+        (
+            &["ir", "--metric", "l2", "--dim", "8", "--shape", "blob"],
+            "unknown shape",
+        ),
+        (
+            &["ir", "--metric", "l2", "--dim", "8", "--dtype", "f16"],
+            "not supported",
+        ),
+        (
+            &[
+                "ir",
+                "--metric",
+                "l2",
+                "--dim",
+                "8",
+                "--schedule",
+                "width=3",
+            ],
+            "power of two",
+        ),
+        (
+            &["ir", "--metric", "l2", "--dim", "8", "--schedule", "acc=0"],
+            "acc=0",
+        ),
+        (
+            &[
+                "ir",
+                "--metric",
+                "l2",
+                "--dim",
+                "8",
+                "--schedule",
+                "width=16",
+            ],
+            "width=16",
+        ),
+        (
+            &[
+                "ir",
+                "--metric",
+                "l2",
+                "--dim",
+                "8",
+                "--schedule",
+                "width=1,tail=masked",
+            ],
+            "tail=masked",
+        ),
+        (
+            &["ir", "--metric", "l2", "--dim", "8", "--emit", "pdf"],
+            "invalid value",
+        ),
+        (&["kernels", "--dim", "abc"], "not a positive integer"),
+        (&["kernels"], "--dim"),
+        (&["frobnicate"], "unrecognized subcommand"),
+    ];
+    for (args, needle) in cases {
+        let o = hektor(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected `{needle}` in {err}"
+        );
+        assert!(
+            err.lines().next().unwrap().starts_with("error"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
