@@ -11,12 +11,14 @@ use std::time::Duration;
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     Cranelift,
+    Llvm,
 }
 
 impl BackendKind {
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Cranelift => "cranelift",
+            BackendKind::Llvm => "llvm",
         }
     }
 }
@@ -63,6 +65,16 @@ pub trait Backend: Send + Sync {
 
     /// The CPU the code is generated for, in words (for reports).
     fn target_description(&self) -> String;
+
+    /// The widest f32 vector (in lanes) this backend can use on its target:
+    /// the width default schedules start from.
+    fn max_width(&self) -> u32;
+
+    /// Whether the generated code can run here (false when generating for
+    /// another CPU, to inspect its machine code).
+    fn can_execute(&self) -> bool {
+        true
+    }
 
     /// Rejects schedules this backend cannot lower (e.g. a vector width
     /// wider than its registers), before any work is done.

@@ -13,10 +13,12 @@ pub mod disasm;
 mod error;
 pub mod host;
 mod kernel;
+#[cfg(feature = "llvm")]
+pub mod llvm;
 mod pipeline;
 pub mod verify;
 
 pub use backend::{Backend, BackendKind, LoweredCode};
 pub use error::{CallError, CodegenError};
 pub use kernel::{CompileStats, Kernel};
-pub use pipeline::{compile, Artifacts, CompileOptions, Compiled};
+pub use pipeline::{compile, inspect, Artifacts, CompileOptions, Compiled, Inspection};

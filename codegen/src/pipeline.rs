@@ -1,6 +1,6 @@
 //! Spec + schedule → verified kernel: the whole compile path.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, LoweredCode};
 use crate::kernel::{CompileStats, Kernel};
 use crate::verify::{self, VerifyReport};
 use crate::CodegenError;
@@ -47,6 +47,63 @@ pub fn compile(
     backend: &dyn Backend,
     opts: CompileOptions,
 ) -> Result<Compiled, CodegenError> {
+    if !backend.can_execute() {
+        return Err(CodegenError::HostUnsupported {
+            backend: backend.kind().name(),
+            reason: format!(
+                "code for {} cannot run (or be verified) on this host; inspect it instead",
+                backend.target_description()
+            ),
+        });
+    }
+    let (code, stats, artifacts) = generate(spec, schedule, backend, opts)?;
+    let mut kernel = Kernel::new(*spec, *schedule, backend.kind(), stats, code);
+    let verify_started = Instant::now();
+    let report = verify::verify(&kernel)?;
+    kernel.set_verify_time(verify_started.elapsed());
+    Ok(Compiled {
+        kernel,
+        report,
+        artifacts,
+    })
+}
+
+/// A kernel generated but not run: for a CPU this host does not have.
+#[derive(Debug)]
+pub struct Inspection {
+    pub stats: CompileStats,
+    /// The machine code, as loaded (relocated) at `address`.
+    pub code: Vec<u8>,
+    pub address: u64,
+    pub artifacts: Artifacts,
+}
+
+/// Generates (and loads, but never calls) the kernel, recording every stage.
+pub fn inspect(
+    spec: &KernelSpec,
+    schedule: &Schedule,
+    backend: &dyn Backend,
+) -> Result<Inspection, CodegenError> {
+    let (code, stats, artifacts) =
+        generate(spec, schedule, backend, CompileOptions { record: true })?;
+    // SAFETY: `entry` points at `code_size` loaded bytes owned by `code`,
+    // which lives until the end of this function; they are only copied.
+    let bytes = unsafe { std::slice::from_raw_parts(code.entry, code.code_size) }.to_vec();
+    Ok(Inspection {
+        stats,
+        code: bytes,
+        address: code.entry as u64,
+        artifacts: artifacts.expect("recorded"),
+    })
+}
+
+/// Front end, passes, ABI check and lowering: everything but verification.
+fn generate(
+    spec: &KernelSpec,
+    schedule: &Schedule,
+    backend: &dyn Backend,
+    opts: CompileOptions,
+) -> Result<(LoweredCode, CompileStats, Option<Artifacts>), CodegenError> {
     backend.check_schedule(spec, schedule)?;
     let started = Instant::now();
     let mut f = build::kernel_ir(spec);
@@ -70,20 +127,13 @@ pub fn compile(
         verify: Duration::ZERO,
         code_bytes: code.code_size,
     };
-    let mut kernel = Kernel::new(*spec, *schedule, backend.kind(), stats, code);
-    let verify_started = Instant::now();
-    let report = verify::verify(&kernel)?;
-    kernel.set_verify_time(verify_started.elapsed());
-    Ok(Compiled {
-        kernel,
-        report,
-        artifacts: kir.map(|kir| Artifacts {
-            pipeline: pipeline.describe(),
-            kir,
-            passes: dumps,
-            backend_ir,
-        }),
-    })
+    let artifacts = kir.map(|kir| Artifacts {
+        pipeline: pipeline.describe(),
+        kir,
+        passes: dumps,
+        backend_ir,
+    });
+    Ok((code, stats, artifacts))
 }
 
 /// The optimized kernel must have exactly the signature its handle calls

@@ -132,6 +132,9 @@ impl Backend for Sabotaged {
     fn target_description(&self) -> String {
         "sabotaged".into()
     }
+    fn max_width(&self) -> u32 {
+        self.inner.max_width()
+    }
     fn check_schedule(&self, s: &KernelSpec, sc: &Schedule) -> Result<(), CodegenError> {
         self.inner.check_schedule(s, sc)
     }

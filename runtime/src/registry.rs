@@ -38,11 +38,13 @@ pub struct KernelRegistry {
 
 impl KernelRegistry {
     /// Compiles and verifies the kernel for every metric × shape at `dim`
-    /// (f32), timing each for `time_budget` when given. `progress` hears of
-    /// each kernel as it is ready. The first failure stops start-up: a
-    /// kernel that cannot be verified is never served.
+    /// (f32) on every backend given, timing each for `time_budget` when
+    /// given. `progress` hears of each kernel as it is ready. The first
+    /// failure stops start-up: a kernel that cannot be verified is never
+    /// served. When several backends are given, the last one's kernel is
+    /// the one `get` serves (list them slowest-to-compile last).
     pub fn prepare(
-        backend: &dyn Backend,
+        backends: &[&dyn Backend],
         dim: usize,
         metrics: &[Metric],
         shapes: &[Shape],
@@ -54,12 +56,14 @@ impl KernelRegistry {
         for &metric in metrics {
             for &shape in shapes {
                 let spec = KernelSpec::new(metric, ElementType::F32, dim, shape)?;
-                let schedule = match schedule_override {
-                    Some(text) => default_schedule(&spec).with_overrides(text)?,
-                    None => default_schedule(&spec),
-                };
-                let prepared = registry.insert(backend, spec, schedule, time_budget)?;
-                progress(prepared);
+                for &backend in backends {
+                    let schedule = match schedule_override {
+                        Some(text) => default_schedule(&spec, backend).with_overrides(text)?,
+                        None => default_schedule(&spec, backend),
+                    };
+                    let prepared = registry.insert(backend, spec, schedule, time_budget)?;
+                    progress(prepared);
+                }
             }
         }
         Ok(registry)

@@ -101,7 +101,11 @@ fn kernels_table_and_json() {
             assert!(text.contains(&format!("{m}.f32.d96.{s}")), "{text}");
         }
     }
-    assert!(text.contains("9 kernels compiled and verified"));
+    let tiers = if cfg!(feature = "llvm") { 2 } else { 1 };
+    assert!(
+        text.contains(&format!("{} kernels compiled and verified", 9 * tiers)),
+        "{text}"
+    );
 
     let o = hektor(&[
         "kernels",
@@ -210,4 +214,89 @@ fn bad_arguments_exit_2_with_one_clear_line() {
         );
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+#[cfg(feature = "llvm")]
+#[test]
+fn llvm_asm_for_avx512_cpus_shows_zmm_fma() {
+    for cpu in ["sapphirerapids", "znver4"] {
+        let o = hektor(&[
+            "ir",
+            "--backend",
+            "llvm",
+            "--target-cpu",
+            cpu,
+            "--metric",
+            "l2",
+            "--dim",
+            "768",
+            "--emit",
+            "asm",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = stdout(&o);
+        assert!(
+            text.lines()
+                .any(|l| l.contains("vfmadd") && l.contains("zmm")),
+            "{cpu}:\n{text}"
+        );
+        assert!(text.contains(&format!("cpu={cpu}")));
+    }
+}
+
+#[cfg(feature = "llvm")]
+#[test]
+fn llvm_ir_before_and_after_o3() {
+    let o = hektor(&[
+        "ir",
+        "--backend",
+        "llvm",
+        "--metric",
+        "cosine",
+        "--dim",
+        "100",
+        "--emit",
+        "llvm",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert!(text.contains(";; LLVM IR as lowered"));
+    assert!(text.contains(";; LLVM IR after LLVM's O3 pipeline"));
+    assert!(text.contains("llvm.fma"));
+    assert!(text.contains("\"target-cpu\""));
+    let o = hektor(&[
+        "ir",
+        "--backend",
+        "llvm",
+        "--metric",
+        "l2",
+        "--dim",
+        "8",
+        "--emit",
+        "clif",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = hektor(&[
+        "ir",
+        "--metric",
+        "l2",
+        "--dim",
+        "8",
+        "--target-cpu",
+        "znver4",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = hektor(&[
+        "ir",
+        "--backend",
+        "llvm",
+        "--target-cpu",
+        "pentium-9000",
+        "--metric",
+        "l2",
+        "--dim",
+        "8",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown target CPU"));
 }

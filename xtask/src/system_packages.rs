@@ -12,6 +12,17 @@ pub const REQUIRED_PACKAGES: &[(&str, &str)] = &[
         "C compiler for the simsimd peer crate used in benches",
     ),
     ("pkg-config", "locating system libraries"),
+    (
+        "llvm-22-dev",
+        "the LLVM tier (inkwell links libLLVM 22, the version rustc 1.95 is built on)",
+    ),
+    ("llvm-22", "LLVM tools: llvm-mca for `hektor ir --emit mca`"),
+    (
+        "libpolly-22-dev",
+        "linked by llvm-config --libs on Debian's LLVM 22",
+    ),
+    ("zlib1g-dev", "linked by libLLVM"),
+    ("libzstd-dev", "linked by libLLVM"),
 ];
 
 /// Interprets `dpkg-query -W -f='${Status}'` output. A removed package whose

@@ -17,6 +17,7 @@ enum Step {
     SystemPackages,
     Fmt,
     Clippy,
+    ClippyWithoutLlvm,
     Test,
     DocTest,
 }
@@ -27,6 +28,7 @@ impl Step {
             Step::SystemPackages => "system packages",
             Step::Fmt => "cargo fmt",
             Step::Clippy => "cargo clippy",
+            Step::ClippyWithoutLlvm => "cargo clippy (Cranelift-only build, no LLVM)",
             Step::Test => "cargo test",
             Step::DocTest => "cargo test --doc",
         }
@@ -40,13 +42,26 @@ impl Step {
                 "clippy",
                 "--workspace",
                 "--all-targets",
+                "--all-features",
                 "--",
                 "-D",
                 "warnings",
             ],
-            Step::Test => &["test", "--workspace", "--all-targets"],
+            // The LLVM tier is a cargo feature; the build without it must
+            // stay clean too.
+            Step::ClippyWithoutLlvm => &[
+                "clippy",
+                "-p",
+                "hektor-server",
+                "--all-targets",
+                "--no-default-features",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            Step::Test => &["test", "--workspace", "--all-targets", "--all-features"],
             // `--all-targets` does not include doctests, so they need their own run.
-            Step::DocTest => &["test", "--workspace", "--doc"],
+            Step::DocTest => &["test", "--workspace", "--doc", "--all-features"],
         };
         let mut args: Vec<String> = base.iter().map(|s| s.to_string()).collect();
         if matches!(self, Step::Test | Step::DocTest) && !test_args.is_empty() {
@@ -63,7 +78,7 @@ fn plan(opts: &Options) -> Vec<Step> {
         steps.push(Step::SystemPackages);
     }
     if opts.lint {
-        steps.extend([Step::Fmt, Step::Clippy]);
+        steps.extend([Step::Fmt, Step::Clippy, Step::ClippyWithoutLlvm]);
     }
     steps.extend([Step::Test, Step::DocTest]);
     steps
@@ -114,9 +129,19 @@ mod tests {
         use Step::*;
         assert_eq!(
             plan(&opts(true, true)),
-            [SystemPackages, Fmt, Clippy, Test, DocTest]
+            [
+                SystemPackages,
+                Fmt,
+                Clippy,
+                ClippyWithoutLlvm,
+                Test,
+                DocTest
+            ]
         );
-        assert_eq!(plan(&opts(false, true)), [Fmt, Clippy, Test, DocTest]);
+        assert_eq!(
+            plan(&opts(false, true)),
+            [Fmt, Clippy, ClippyWithoutLlvm, Test, DocTest]
+        );
         assert_eq!(plan(&opts(true, false)), [SystemPackages, Test, DocTest]);
         assert_eq!(plan(&opts(false, false)), [Test, DocTest]);
     }
@@ -126,11 +151,25 @@ mod tests {
         let extra = vec!["--nocapture".to_string()];
         assert_eq!(
             Step::Test.cargo_args(&extra),
-            ["test", "--workspace", "--all-targets", "--", "--nocapture"]
+            [
+                "test",
+                "--workspace",
+                "--all-targets",
+                "--all-features",
+                "--",
+                "--nocapture"
+            ]
         );
         assert_eq!(
             Step::DocTest.cargo_args(&extra),
-            ["test", "--workspace", "--doc", "--", "--nocapture"]
+            [
+                "test",
+                "--workspace",
+                "--doc",
+                "--all-features",
+                "--",
+                "--nocapture"
+            ]
         );
         assert_eq!(
             Step::Clippy.cargo_args(&extra),
@@ -138,6 +177,7 @@ mod tests {
                 "clippy",
                 "--workspace",
                 "--all-targets",
+                "--all-features",
                 "--",
                 "-D",
                 "warnings"
@@ -145,7 +185,7 @@ mod tests {
         );
         assert_eq!(
             Step::Test.cargo_args(&[]),
-            ["test", "--workspace", "--all-targets"]
+            ["test", "--workspace", "--all-targets", "--all-features"]
         );
     }
 }

@@ -36,13 +36,52 @@ pub fn schedule(s: &str) -> Result<String, String> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendArg {
+    /// Compiles in microseconds; 128-bit vectors.
     Cranelift,
+    /// Compiles in milliseconds; vectors as wide as the CPU has.
+    Llvm,
 }
 
-pub fn backend(kind: BackendArg) -> Result<Box<dyn hektor_codegen::Backend>, super::Failure> {
+/// The backend for `kind`, generating code for `target_cpu` (LLVM only;
+/// `None` = this host).
+pub fn backend(
+    kind: BackendArg,
+    target_cpu: Option<&str>,
+) -> Result<Box<dyn hektor_codegen::Backend>, super::Failure> {
+    use super::Failure;
     match kind {
-        BackendArg::Cranelift => Ok(Box::new(
-            hektor_codegen::cranelift::CraneliftBackend::host()?
+        BackendArg::Cranelift => {
+            if let Some(cpu) = target_cpu {
+                return Err(Failure::Usage(format!(
+                    "--target-cpu {cpu} needs --backend llvm (Cranelift generates code for this host only)"
+                )));
+            }
+            Ok(Box::new(
+                hektor_codegen::cranelift::CraneliftBackend::host()?
+            ))
+        }
+        #[cfg(feature = "llvm")]
+        BackendArg::Llvm => {
+            use hektor_codegen::llvm::LlvmBackend;
+            Ok(Box::new(match target_cpu {
+                Some(cpu) => {
+                    LlvmBackend::for_cpu(cpu).map_err(|e| Failure::Usage(e.to_string()))?
+                }
+                None => LlvmBackend::host()?,
+            }))
+        }
+        #[cfg(not(feature = "llvm"))]
+        BackendArg::Llvm => Err(Failure::Usage(
+            "this hektor was built without the LLVM tier (cargo feature `llvm`)".into(),
         )),
+    }
+}
+
+/// The backends a default run uses: both tiers when LLVM is built in.
+pub fn default_backends() -> Vec<BackendArg> {
+    if cfg!(feature = "llvm") {
+        vec![BackendArg::Cranelift, BackendArg::Llvm]
+    } else {
+        vec![BackendArg::Cranelift]
     }
 }

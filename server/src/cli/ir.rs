@@ -3,8 +3,10 @@
 
 use super::args::{self, BackendArg};
 use super::Failure;
-use hektor_codegen::{compile, disasm, CompileOptions, Compiled};
-use hektor_kernels::{ElementType, KernelSpec, Metric, Shape};
+use hektor_codegen::{
+    compile, disasm, inspect, Artifacts, Backend, BackendKind, CompileOptions, CompileStats,
+};
+use hektor_kernels::{ElementType, KernelSpec, Metric, Schedule, Shape};
 use hektor_runtime::default_schedule;
 use std::fmt::Write;
 
@@ -23,6 +25,10 @@ pub struct IrArgs {
     shape: Shape,
     #[arg(long, value_enum, default_value = "cranelift")]
     backend: BackendArg,
+    /// Generate for this CPU instead of the host (LLVM names: sapphirerapids,
+    /// znver4, haswell, ...). Such code is shown, not run.
+    #[arg(long)]
+    target_cpu: Option<String>,
     /// What to print; several may be given, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "passes")]
     emit: Vec<Emit>,
@@ -39,39 +45,101 @@ enum Emit {
     Passes,
     /// Cranelift IR, as lowered and after Cranelift's optimizer.
     Clif,
+    /// LLVM IR, as lowered and after LLVM's O3 pipeline.
+    Llvm,
     /// Disassembled machine code.
     Asm,
 }
 
 pub fn run(a: IrArgs) -> Result<(), Failure> {
     let spec = KernelSpec::new(a.metric, a.dtype, a.dim, a.shape)?;
-    let mut schedule = default_schedule(&spec);
+    let backend = args::backend(a.backend, a.target_cpu.as_deref())?;
+    let mut schedule = default_schedule(&spec, backend.as_ref());
     if let Some(s) = &a.schedule {
         schedule = schedule.with_overrides(s)?;
     }
-    let backend = args::backend(a.backend)?;
-    let compiled = compile(
-        &spec,
-        &schedule,
-        backend.as_ref(),
-        CompileOptions { record: true },
-    )?;
+    for (e, wants) in [
+        (Emit::Clif, BackendKind::Cranelift),
+        (Emit::Llvm, BackendKind::Llvm),
+    ] {
+        if a.emit.contains(&e) && backend.kind() != wants {
+            return Err(Failure::Usage(format!(
+                "--emit {} needs --backend {}",
+                if wants == BackendKind::Cranelift {
+                    "clif"
+                } else {
+                    "llvm"
+                },
+                wants.name()
+            )));
+        }
+    }
+    let shown = if backend.can_execute() {
+        let c = compile(
+            &spec,
+            &schedule,
+            backend.as_ref(),
+            CompileOptions { record: true },
+        )?;
+        let verified = format!(
+            "verified against the f64 oracle: {} distances, worst error {:.1}% of the bound, in {:.0} µs",
+            c.report.checked,
+            c.report.worst_error_ratio * 100.0,
+            c.kernel.stats().verify.as_secs_f64() * 1e6
+        );
+        Shown {
+            stats: *c.kernel.stats(),
+            code: c.kernel.code().to_vec(),
+            address: c.kernel.address(),
+            artifacts: c.artifacts.expect("compiled with record = true"),
+            verified,
+        }
+    } else {
+        let i = inspect(&spec, &schedule, backend.as_ref())?;
+        Shown {
+            stats: i.stats,
+            code: i.code,
+            address: i.address,
+            artifacts: i.artifacts,
+            verified: "not run and not verified: this host is not the target CPU".to_string(),
+        }
+    };
     print!(
         "{}",
-        render(&compiled, &a.emit, &backend.target_description())
+        render(&spec, &schedule, backend.as_ref(), &shown, &a.emit)
     );
     Ok(())
 }
 
-fn render(c: &Compiled, emit: &[Emit], target: &str) -> String {
-    let k = &c.kernel;
-    let s = k.stats();
-    let art = c.artifacts.as_ref().expect("compiled with record = true");
+/// What `hektor ir` shows of one kernel, verified or only inspected.
+struct Shown {
+    stats: CompileStats,
+    code: Vec<u8>,
+    address: u64,
+    artifacts: Artifacts,
+    verified: String,
+}
+
+fn render(
+    spec: &KernelSpec,
+    schedule: &Schedule,
+    backend: &dyn Backend,
+    k: &Shown,
+    emit: &[Emit],
+) -> String {
+    let s = &k.stats;
+    let art = &k.artifacts;
     let mut out = String::new();
     let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
-    writeln!(out, "; kernel   {}", k.spec()).unwrap();
-    writeln!(out, "; schedule {}", k.schedule()).unwrap();
-    writeln!(out, "; backend  {} for {target}", k.backend()).unwrap();
+    writeln!(out, "; kernel   {spec}").unwrap();
+    writeln!(out, "; schedule {schedule}").unwrap();
+    writeln!(
+        out,
+        "; backend  {} for {}",
+        backend.kind(),
+        backend.target_description()
+    )
+    .unwrap();
     writeln!(out, "; pipeline {}", art.pipeline).unwrap();
     writeln!(
         out,
@@ -79,19 +147,12 @@ fn render(c: &Compiled, emit: &[Emit], target: &str) -> String {
         us(s.total),
         us(s.passes),
         us(s.lowering),
-        k.backend(),
+        backend.kind(),
         us(s.backend),
         s.code_bytes
     )
     .unwrap();
-    writeln!(
-        out,
-        "; verified against the f64 oracle: {} distances, worst error {:.1}% of the bound, in {:.0} µs",
-        c.report.checked,
-        c.report.worst_error_ratio * 100.0,
-        us(s.verify)
-    )
-    .unwrap();
+    writeln!(out, "; {}", k.verified).unwrap();
     for e in emit {
         match e {
             Emit::Kir => {
@@ -106,11 +167,15 @@ fn render(c: &Compiled, emit: &[Emit], target: &str) -> String {
                     out.push_str(ir);
                 }
             }
-            Emit::Clif => {
+            Emit::Clif | Emit::Llvm => {
+                let (name, optimizer) = match backend.kind() {
+                    BackendKind::Cranelift => ("Cranelift IR", "Cranelift's optimizer"),
+                    BackendKind::Llvm => ("LLVM IR", "LLVM's O3 pipeline"),
+                };
                 if let Some((lowered, optimized)) = &art.backend_ir {
-                    writeln!(out, "\n;; Cranelift IR as lowered").unwrap();
+                    writeln!(out, "\n;; {name} as lowered").unwrap();
                     out.push_str(lowered);
-                    writeln!(out, "\n;; Cranelift IR after Cranelift's optimizer").unwrap();
+                    writeln!(out, "\n;; {name} after {optimizer}").unwrap();
                     out.push_str(optimized);
                 }
             }
@@ -118,11 +183,10 @@ fn render(c: &Compiled, emit: &[Emit], target: &str) -> String {
                 writeln!(
                     out,
                     "\n;; machine code ({} bytes at {:#x})",
-                    s.code_bytes,
-                    k.address()
+                    s.code_bytes, k.address
                 )
                 .unwrap();
-                out.push_str(&disasm::disassemble(k.code(), k.address()));
+                out.push_str(&disasm::disassemble(&k.code, k.address));
             }
         }
     }

@@ -1,0 +1,151 @@
+//! The LLVM tier: every kernel it generates for this host agrees with the
+//! oracle at every width the host has; for CPUs the host lacks, the
+//! machine code is generated and read (zmm FMA for AVX-512 CPUs), not run.
+#![cfg(feature = "llvm")]
+
+use hektor_codegen::llvm::LlvmBackend;
+use hektor_codegen::{compile, disasm, inspect, Backend, CodegenError, CompileOptions};
+use hektor_kernels::{ElementType, KernelSpec, Metric, Schedule, Shape, TailStrategy, Unroll};
+use proptest::prelude::*;
+use std::sync::OnceLock;
+
+fn host() -> &'static LlvmBackend {
+    static B: OnceLock<LlvmBackend> = OnceLock::new();
+    B.get_or_init(|| LlvmBackend::host().expect("LLVM targets this host"))
+}
+
+fn spec(metric: Metric, dim: usize, shape: Shape) -> KernelSpec {
+    KernelSpec::new(metric, ElementType::F32, dim, shape).unwrap()
+}
+
+/// Widths this host can run; says so when it skips the wider ones.
+fn host_widths() -> Vec<u32> {
+    let all = [1u32, 4, 8, 16];
+    let max = host().max_width();
+    for w in all.iter().filter(|&&w| w > max) {
+        eprintln!("skipping width {w}: this host's widest f32 vector has {max} lanes");
+    }
+    all.into_iter().filter(|&w| w <= max).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn llvm_kernels_agree_with_the_oracle(
+        metric in prop_oneof![Just(Metric::L2), Just(Metric::Ip), Just(Metric::Cosine)],
+        shape in prop_oneof![Just(Shape::Pair), Just(Shape::Gather), Just(Shape::Scan)],
+        dim in 1usize..=2048,
+        width_index in 0usize..4,
+        accumulators in 1u32..=8,
+        unroll in 1u32..=4,
+        prefetch in 0u32..=8,
+        tail in prop_oneof![Just(TailStrategy::Scalar), Just(TailStrategy::Masked), Just(TailStrategy::Padded)],
+    ) {
+        let widths = host_widths();
+        let width = widths[width_index % widths.len()];
+        let tail = if width == 1 && tail == TailStrategy::Masked { TailStrategy::Scalar } else { tail };
+        let schedule = Schedule { width, unroll: Unroll::Factor(unroll), accumulators, prefetch, tail };
+        let s = spec(metric, dim, shape);
+        let c = compile(&s, &schedule, host(), CompileOptions::default())
+            .map_err(|e| TestCaseError::fail(format!("{s} [{schedule}]: {e}")))?;
+        prop_assert!(c.report.worst_error_ratio <= 1.0);
+    }
+}
+
+#[test]
+fn odd_dimensions_at_every_host_width() {
+    for width in host_widths() {
+        for dim in [1usize, 2, 3, 15, 16, 17, 31, 33, 100, 767, 769, 4099] {
+            for metric in Metric::ALL {
+                for shape in Shape::ALL {
+                    for tail in ["scalar", "masked", "padded"] {
+                        if width == 1 && tail == "masked" {
+                            continue;
+                        }
+                        let s = spec(metric, dim, shape);
+                        let schedule: Schedule =
+                            format!("width={width},acc=4,tail={tail}").parse().unwrap();
+                        if let Err(e) = compile(&s, &schedule, host(), CompileOptions::default()) {
+                            panic!("{s} [{schedule}]: {e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn listing(cpu: &str, metric: Metric, schedule: &str) -> String {
+    let backend = LlvmBackend::for_cpu(cpu).unwrap();
+    let i = inspect(
+        &spec(metric, 768, Shape::Pair),
+        &schedule.parse().unwrap(),
+        &backend,
+    )
+    .unwrap();
+    disasm::disassemble(&i.code, i.address)
+}
+
+#[test]
+fn avx512_cpus_get_zmm_fma_code() {
+    for cpu in ["sapphirerapids", "znver4"] {
+        let asm = listing(cpu, Metric::L2, "width=16,acc=4");
+        assert!(
+            asm.lines()
+                .any(|l| l.contains("vfmadd") && l.contains("zmm")),
+            "{cpu}:\n{asm}"
+        );
+        let asm = listing(cpu, Metric::Cosine, "width=16,acc=2");
+        assert!(
+            asm.lines()
+                .any(|l| l.contains("vfmadd") && l.contains("zmm")),
+            "{cpu}:\n{asm}"
+        );
+    }
+}
+
+#[test]
+fn avx2_cpus_get_ymm_fma_code_and_refuse_zmm_widths() {
+    let asm = listing("haswell", Metric::Ip, "width=8,acc=4");
+    assert!(
+        asm.lines()
+            .any(|l| l.contains("vfmadd") && l.contains("ymm")),
+        "{asm}"
+    );
+    assert!(!asm.contains("zmm"), "{asm}");
+    let haswell = LlvmBackend::for_cpu("haswell").unwrap();
+    let err = inspect(
+        &spec(Metric::Ip, 768, Shape::Pair),
+        &"width=16".parse().unwrap(),
+        &haswell,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, CodegenError::UnsupportedSchedule { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn code_for_another_cpu_is_never_run() {
+    let backend = LlvmBackend::for_cpu("znver4").unwrap();
+    if backend.can_execute() {
+        eprintln!("skipping: this host is a znver4");
+        return;
+    }
+    let s = spec(Metric::L2, 64, Shape::Pair);
+    let err = compile(
+        &s,
+        &Schedule::default(),
+        &backend,
+        CompileOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, CodegenError::HostUnsupported { .. }), "{err}");
+}
+
+#[test]
+fn unknown_cpus_are_refused() {
+    assert!(LlvmBackend::for_cpu("pentium-9000").is_err());
+}
