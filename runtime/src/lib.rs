@@ -6,7 +6,9 @@
 
 mod registry;
 mod schedules;
+mod tiered;
 pub mod timing;
 
 pub use registry::{KernelRegistry, PreparedKernel, RegistryError};
 pub use schedules::default_schedule;
+pub use tiered::{TierEvent, TieredRegistry, TieredSlot};
