@@ -8,7 +8,9 @@ mod registry;
 mod schedules;
 mod tiered;
 pub mod timing;
+pub mod tuning;
 
-pub use registry::{KernelRegistry, PreparedKernel, RegistryError};
+pub use registry::{KernelRegistry, PrepareRequest, PreparedKernel, RegistryError};
 pub use schedules::default_schedule;
 pub use tiered::{TierEvent, TieredRegistry, TieredSlot};
+pub use tuning::{ScheduleBook, ScheduleSource};

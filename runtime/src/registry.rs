@@ -5,8 +5,8 @@
 //! atomically swaps in an LLVM kernel compiled in the background; callers
 //! already go through [`KernelRegistry::get`], so they will not change.
 
-use crate::default_schedule;
 use crate::timing::{time_kernel, Timing};
+use crate::tuning::{ScheduleBook, ScheduleSource};
 use hektor_codegen::verify::VerifyReport;
 use hektor_codegen::{compile, Backend, CodegenError, CompileOptions, Kernel};
 use hektor_kernels::{ElementType, KernelSpec, Metric, Schedule, Shape, SpecError};
@@ -27,6 +27,8 @@ pub enum RegistryError {
 pub struct PreparedKernel {
     pub kernel: Kernel,
     pub verification: VerifyReport,
+    /// Whether the schedule came from the tuning file.
+    pub source: ScheduleSource,
     /// Present when the registry was asked to time its kernels.
     pub timing: Option<Timing>,
 }
@@ -36,32 +38,43 @@ pub struct KernelRegistry {
     kernels: BTreeMap<KernelSpec, PreparedKernel>,
 }
 
+/// What start-up prepares: every metric × shape at one dimension.
+#[derive(Debug, Clone)]
+pub struct PrepareRequest<'a> {
+    pub dim: usize,
+    pub metrics: &'a [Metric],
+    pub shapes: &'a [Shape],
+    /// `key=value` overrides applied on top of each kernel's schedule.
+    pub schedule_override: Option<&'a str>,
+    /// Time each kernel for this long (`None`: do not time).
+    pub time_budget: Option<Duration>,
+}
+
 impl KernelRegistry {
-    /// Compiles and verifies the kernel for every metric × shape at `dim`
-    /// (f32) on every backend given, timing each for `time_budget` when
-    /// given. `progress` hears of each kernel as it is ready. The first
-    /// failure stops start-up: a kernel that cannot be verified is never
-    /// served. When several backends are given, the last one's kernel is
-    /// the one `get` serves (list them slowest-to-compile last).
+    /// Compiles and verifies the kernel for every metric × shape of `req`
+    /// (f32) on every backend given, with the schedule `book` names,
+    /// timing each when asked. `progress` hears of each kernel as it is
+    /// ready. The first failure stops start-up: a kernel that cannot be
+    /// verified is never served. When several backends are given, the last
+    /// one's kernel is the one `get` serves.
     pub fn prepare(
         backends: &[&dyn Backend],
-        dim: usize,
-        metrics: &[Metric],
-        shapes: &[Shape],
-        schedule_override: Option<&str>,
-        time_budget: Option<Duration>,
+        book: &ScheduleBook,
+        req: &PrepareRequest,
         mut progress: impl FnMut(&PreparedKernel),
     ) -> Result<Self, RegistryError> {
         let mut registry = KernelRegistry::default();
-        for &metric in metrics {
-            for &shape in shapes {
-                let spec = KernelSpec::new(metric, ElementType::F32, dim, shape)?;
+        for &metric in req.metrics {
+            for &shape in req.shapes {
+                let spec = KernelSpec::new(metric, ElementType::F32, req.dim, shape)?;
                 for &backend in backends {
-                    let schedule = match schedule_override {
-                        Some(text) => default_schedule(&spec, backend).with_overrides(text)?,
-                        None => default_schedule(&spec, backend),
+                    let (tuned, source) = book.schedule_for(&spec, backend);
+                    let (schedule, source) = match req.schedule_override {
+                        Some(text) => (tuned.with_overrides(text)?, ScheduleSource::Default),
+                        None => (tuned, source),
                     };
-                    let prepared = registry.insert(backend, spec, schedule, time_budget)?;
+                    let prepared =
+                        registry.insert(backend, spec, schedule, source, req.time_budget)?;
                     progress(prepared);
                 }
             }
@@ -75,6 +88,7 @@ impl KernelRegistry {
         backend: &dyn Backend,
         spec: KernelSpec,
         schedule: Schedule,
+        source: ScheduleSource,
         time_budget: Option<Duration>,
     ) -> Result<&PreparedKernel, RegistryError> {
         let compiled = compile(&spec, &schedule, backend, CompileOptions::default())?;
@@ -82,6 +96,7 @@ impl KernelRegistry {
         let prepared = PreparedKernel {
             kernel: compiled.kernel,
             verification: compiled.report,
+            source,
             timing,
         };
         self.kernels.insert(spec, prepared);

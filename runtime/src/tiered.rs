@@ -10,7 +10,7 @@
 //! swapped, is observable through [`TieredRegistry::events`] and the
 //! optional event callback.
 
-use crate::default_schedule;
+use crate::tuning::ScheduleBook;
 use arc_swap::{ArcSwap, Guard};
 use hektor_codegen::{compile, Backend, BackendKind, CodegenError, CompileOptions, Kernel};
 use hektor_kernels::KernelSpec;
@@ -104,6 +104,7 @@ impl Shared {
 /// Kernels by spec, each served by the best tier ready so far.
 pub struct TieredRegistry {
     baseline: Box<dyn Backend>,
+    book: Arc<ScheduleBook>,
     slots: RwLock<HashMap<KernelSpec, Arc<TieredSlot>>>,
     shared: Arc<Shared>,
     queue: Option<Sender<Arc<TieredSlot>>>,
@@ -116,8 +117,10 @@ impl TieredRegistry {
     pub fn new(
         baseline: Box<dyn Backend>,
         optimizing: Option<Box<dyn Backend>>,
+        book: ScheduleBook,
         listener: Option<Listener>,
     ) -> Self {
+        let book = Arc::new(book);
         let shared = Arc::new(Shared {
             started: Instant::now(),
             events: Mutex::new(vec![]),
@@ -127,11 +130,12 @@ impl TieredRegistry {
             Some(backend) => {
                 let (tx, rx) = channel::<Arc<TieredSlot>>();
                 let shared = shared.clone();
+                let book = book.clone();
                 let worker = std::thread::Builder::new()
                     .name("hektor-tier-up".into())
                     .spawn(move || {
                         for slot in rx {
-                            tier_up(&slot, backend.as_ref(), &shared);
+                            tier_up(&slot, backend.as_ref(), &book, &shared);
                         }
                     })
                     .expect("spawning the tier-up thread");
@@ -141,6 +145,7 @@ impl TieredRegistry {
         };
         TieredRegistry {
             baseline,
+            book,
             slots: RwLock::new(HashMap::new()),
             shared,
             queue,
@@ -163,7 +168,7 @@ impl TieredRegistry {
         if let Some(s) = slots.get(spec) {
             return Ok(s.clone());
         }
-        let schedule = default_schedule(spec, self.baseline.as_ref());
+        let (schedule, _) = self.book.schedule_for(spec, self.baseline.as_ref());
         let kernel = compile(
             spec,
             &schedule,
@@ -236,9 +241,9 @@ impl Drop for TieredRegistry {
 
 /// Compiles and verifies the optimizing tier's kernel for `slot` and swaps
 /// it in; on failure the baseline keeps serving.
-fn tier_up(slot: &TieredSlot, backend: &dyn Backend, shared: &Shared) {
+fn tier_up(slot: &TieredSlot, backend: &dyn Backend, book: &ScheduleBook, shared: &Shared) {
     let spec = slot.spec;
-    let schedule = default_schedule(&spec, backend);
+    let (schedule, _) = book.schedule_for(&spec, backend);
     match compile(&spec, &schedule, backend, CompileOptions::default()) {
         Ok(c) => {
             let from = slot.backend();

@@ -22,8 +22,31 @@ pub struct Timing {
     pub working_set_bytes: usize,
 }
 
-/// Times `kernel` for roughly `budget`.
+/// Where the vectors a timing reads live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Residency {
+    /// A working set that stays in the caches (L1 for `pair`, L2/L3 for
+    /// the row shapes): the kernel's own speed.
+    Cache,
+    /// Rows streamed from a matrix far larger than the last-level cache:
+    /// what a big index costs.
+    Memory,
+}
+
+/// Bytes of the matrix that memory-resident timings stream through.
+pub const MEMORY_WORKING_SET: usize = 256 << 20;
+
+/// Times `kernel` for roughly `budget` on cache-resident data.
 pub fn time_kernel(kernel: &Kernel, budget: Duration) -> Timing {
+    time_kernel_in(kernel, budget, Residency::Cache)
+}
+
+/// Times `kernel` for roughly `budget` with its data where `residency` says.
+pub fn time_kernel_in(kernel: &Kernel, budget: Duration, residency: Residency) -> Timing {
+    if residency == Residency::Memory {
+        return time_streaming(kernel, budget);
+    }
     let row = kernel.row_len();
     let dim = kernel.spec().dim;
     let mut rng = StdRng::seed_from_u64(7);
@@ -96,4 +119,63 @@ fn measure(budget: Duration, per_batch: usize, mut batch: impl FnMut()) -> f64 {
     }
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
+}
+
+/// Streams through a matrix of [`MEMORY_WORKING_SET`] bytes: `scan` over
+/// consecutive blocks, `gather` and `pair` over random rows.
+fn time_streaming(kernel: &Kernel, budget: Duration) -> Timing {
+    let row = kernel.row_len();
+    let dim = kernel.spec().dim;
+    let rows = (MEMORY_WORKING_SET / (row * 4)).max(2 * TIMING_ROWS);
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut base = vec![0.0f32; rows * row];
+    for r in 0..rows {
+        for x in &mut base[r * row..r * row + dim] {
+            *x = rng.random_range(-1.0..1.0);
+        }
+    }
+    let query = base[..row].to_vec();
+    let mut out = vec![0.0f32; TIMING_ROWS];
+    let mut cursor = 0usize;
+    let ns = match kernel.spec().shape {
+        Shape::Scan => measure(budget, TIMING_ROWS, || {
+            let start = cursor * row;
+            kernel
+                .scan(&query, &base[start..], row, TIMING_ROWS, &mut out)
+                .expect("checked call");
+            cursor = (cursor + TIMING_ROWS) % (rows - TIMING_ROWS);
+            black_box(&out);
+        }),
+        Shape::Gather => {
+            let ids: Vec<u32> = (0..GATHER_IDS * 64)
+                .map(|_| rng.random_range(0..rows as u32))
+                .collect();
+            measure(budget, GATHER_IDS, || {
+                let batch = &ids[cursor * GATHER_IDS..(cursor + 1) * GATHER_IDS];
+                kernel
+                    .gather(&query, &base, row, batch, &mut out)
+                    .expect("checked call");
+                cursor = (cursor + 1) % 64;
+                black_box(&out);
+            })
+        }
+        Shape::Pair => {
+            let picks: Vec<usize> = (0..4096).map(|_| rng.random_range(0..rows)).collect();
+            measure(budget, 64, || {
+                for k in 0..64 {
+                    let r = picks[(cursor + k) % picks.len()];
+                    black_box(
+                        kernel
+                            .pair(&query, &base[r * row..(r + 1) * row])
+                            .expect("checked call"),
+                    );
+                }
+                cursor = (cursor + 64) % picks.len();
+            })
+        }
+    };
+    Timing {
+        ns_per_distance: ns,
+        working_set_bytes: rows * row * 4,
+    }
 }

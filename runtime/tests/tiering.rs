@@ -7,7 +7,7 @@ use hektor_codegen::BackendKind;
 use hektor_kernels::bound::tolerance;
 use hektor_kernels::reference;
 use hektor_kernels::{ElementType, KernelSpec, Metric, Schedule, Shape};
-use hektor_runtime::{default_schedule, TierEvent, TieredRegistry};
+use hektor_runtime::{default_schedule, ScheduleBook, TierEvent, TieredRegistry};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ fn queries_run_through_the_swap_without_error_or_stall() {
     let registry = Arc::new(TieredRegistry::new(
         Box::new(CraneliftBackend::host().unwrap()),
         Some(Box::new(LlvmBackend::host().unwrap())),
+        ScheduleBook::defaults(),
         Some(Arc::new(move |e: &TierEvent| {
             sink.lock().unwrap().push(format!("{e:?}"))
         })),
@@ -131,6 +132,7 @@ fn a_failing_optimizing_tier_leaves_the_baseline_serving() {
     let registry = TieredRegistry::new(
         Box::new(CraneliftBackend::host().unwrap()),
         Some(Box::new(LlvmBackend::for_cpu(other).unwrap())),
+        ScheduleBook::defaults(),
         None,
     );
     let spec = KernelSpec::new(Metric::L2, ElementType::F32, 64, Shape::Scan).unwrap();

@@ -300,3 +300,72 @@ fn llvm_ir_before_and_after_o3() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown target CPU"));
 }
+
+#[test]
+fn tune_ranks_candidates_stores_the_winner_and_kernels_uses_it() {
+    let dir = std::env::temp_dir().join(format!("hektor-cli-tune-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tuning.json");
+    let file_arg = file.to_str().unwrap();
+    let o = hektor(&[
+        "tune",
+        "--metric",
+        "l2",
+        "--dim",
+        "64",
+        "--shape",
+        "pair",
+        "--backend",
+        "cranelift",
+        "--time-ms",
+        "1",
+        "--top",
+        "3",
+        "--tuning-file",
+        file_arg,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert!(text.contains("candidate schedules"), "{text}");
+    assert!(text.contains("best width=4"), "{text}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("] 24/24"),
+        "progress bar"
+    );
+    let o = hektor(&[
+        "kernels",
+        "--dim",
+        "64",
+        "--metric",
+        "l2",
+        "--shape",
+        "pair",
+        "--backend",
+        "cranelift",
+        "--time-ms",
+        "0",
+        "--tuning-file",
+        file_arg,
+    ]);
+    assert!(stdout(&o).contains("(tuned)"), "{}", stdout(&o));
+
+    std::fs::write(&file, "{ not json").unwrap();
+    let o = hektor(&[
+        "kernels",
+        "--dim",
+        "64",
+        "--metric",
+        "l2",
+        "--shape",
+        "pair",
+        "--backend",
+        "cranelift",
+        "--time-ms",
+        "0",
+        "--tuning-file",
+        file_arg,
+    ]);
+    assert!(o.status.success(), "a corrupt tuning file is not fatal");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("corrupt"));
+    assert!(stdout(&o).contains("(default)"));
+}

@@ -7,7 +7,8 @@ use hektor_codegen::{
     compile, disasm, inspect, Artifacts, Backend, BackendKind, CompileOptions, CompileStats,
 };
 use hektor_kernels::{ElementType, KernelSpec, Metric, Schedule, Shape};
-use hektor_runtime::default_schedule;
+use hektor_runtime::tuning::default_tuning_path;
+use hektor_runtime::ScheduleBook;
 use std::fmt::Write;
 
 #[derive(clap::Args)]
@@ -35,6 +36,9 @@ pub struct IrArgs {
     /// Overrides of the default schedule, e.g. `width=4,unroll=4,acc=4,prefetch=8,tail=masked`.
     #[arg(long, value_parser = args::schedule)]
     schedule: Option<String>,
+    /// The tuning file whose schedule (if any) is the starting point.
+    #[arg(long)]
+    tuning_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -54,7 +58,14 @@ enum Emit {
 pub fn run(a: IrArgs) -> Result<(), Failure> {
     let spec = KernelSpec::new(a.metric, a.dtype, a.dim, a.shape)?;
     let backend = args::backend(a.backend, a.target_cpu.as_deref())?;
-    let mut schedule = default_schedule(&spec, backend.as_ref());
+    let book = match &a.tuning_file {
+        Some(p) => ScheduleBook::load(p),
+        None => ScheduleBook::load(&default_tuning_path()),
+    };
+    for w in &book.warnings {
+        eprintln!("warning: {w}");
+    }
+    let (mut schedule, _) = book.schedule_for(&spec, backend.as_ref());
     if let Some(s) = &a.schedule {
         schedule = schedule.with_overrides(s)?;
     }

@@ -7,7 +7,7 @@ use super::Failure;
 use hektor_codegen::host::{cpu_model, HostFeatures};
 use hektor_kernels::{Metric, Shape};
 use hektor_runtime::timing::{GATHER_IDS, TIMING_ROWS};
-use hektor_runtime::{KernelRegistry, PreparedKernel};
+use hektor_runtime::{KernelRegistry, PrepareRequest, PreparedKernel};
 use serde::Serialize;
 use std::io::Write;
 use std::time::Duration;
@@ -32,6 +32,9 @@ pub struct KernelsArgs {
     /// Time spent timing each kernel, in milliseconds (0 = do not time).
     #[arg(long, default_value_t = 200)]
     time_ms: u64,
+    /// The tuning file (default: $HEKTOR_TUNING_FILE or ~/.cache/hektor/tuning.json).
+    #[arg(long)]
+    tuning_file: Option<std::path::PathBuf>,
     /// Print one JSON document instead of the table.
     #[arg(long)]
     json: bool,
@@ -46,6 +49,7 @@ struct Row {
     code_bytes: usize,
     verified_distances: usize,
     worst_error_of_bound: f64,
+    schedule_source: hektor_runtime::ScheduleSource,
     ns_per_distance: Option<f64>,
     working_set_bytes: Option<usize>,
 }
@@ -70,6 +74,7 @@ fn row(p: &PreparedKernel) -> Row {
         code_bytes: k.stats().code_bytes,
         verified_distances: p.verification.checked,
         worst_error_of_bound: p.verification.worst_error_ratio,
+        schedule_source: p.source,
         ns_per_distance: p.timing.map(|t| t.ns_per_distance),
         working_set_bytes: p.timing.map(|t| t.working_set_bytes),
     }
@@ -87,11 +92,26 @@ pub fn run(a: KernelsArgs) -> Result<(), Failure> {
         .collect::<Result<Vec<_>, _>>()?;
     let backend_refs: Vec<&dyn hektor_codegen::Backend> =
         backends.iter().map(|b| b.as_ref()).collect();
+    let tuning_path = a
+        .tuning_file
+        .clone()
+        .unwrap_or_else(hektor_runtime::tuning::default_tuning_path);
+    let book = hektor_runtime::ScheduleBook::load(&tuning_path);
+    for w in &book.warnings {
+        eprintln!("warning: {w}");
+    }
     let features = HostFeatures::detect();
     let budget = (a.time_ms > 0).then(|| Duration::from_millis(a.time_ms));
     let mut stdout = std::io::stdout().lock();
     if !a.json {
         writeln!(stdout, "hektor kernels --dim {}", a.dim).ok();
+        writeln!(
+            stdout,
+            "tuning   {} ({} entries for this CPU)",
+            tuning_path.display(),
+            book.len()
+        )
+        .ok();
         writeln!(
             stdout,
             "cpu      {} ({}; {})",
@@ -117,19 +137,22 @@ pub fn run(a: KernelsArgs) -> Result<(), Failure> {
         .ok();
         writeln!(
             stdout,
-            "{:<26} {:<48} {:<10} {:>10} {:>7} {:>18} {:>8}",
-            "kernel", "schedule", "backend", "compile µs", "code B", "verified", "ns/dist"
+            "{:<26} {:<56} {:<10} {:>10} {:>7} {:>18} {:>8}",
+            "kernel", "schedule (source)", "backend", "compile µs", "code B", "verified", "ns/dist"
         )
         .ok();
     }
     let mut rows = vec![];
     KernelRegistry::prepare(
         &backend_refs,
-        a.dim,
-        &a.metric,
-        &a.shape,
-        a.schedule.as_deref(),
-        budget,
+        &book,
+        &PrepareRequest {
+            dim: a.dim,
+            metrics: &a.metric,
+            shapes: &a.shape,
+            schedule_override: a.schedule.as_deref(),
+            time_budget: budget,
+        },
         |p| {
             let r = row(p);
             if !a.json {
@@ -143,8 +166,14 @@ pub fn run(a: KernelsArgs) -> Result<(), Failure> {
                     .map_or("-".to_string(), |n| format!("{n:.1}"));
                 writeln!(
                     stdout,
-                    "{:<26} {:<48} {:<10} {:>10.0} {:>7} {:>18} {:>8}",
-                    r.spec, r.schedule, r.backend, r.compile_us, r.code_bytes, verified, ns
+                    "{:<26} {:<56} {:<10} {:>10.0} {:>7} {:>18} {:>8}",
+                    r.spec,
+                    format!("{} ({:?})", r.schedule, r.schedule_source).to_lowercase(),
+                    r.backend,
+                    r.compile_us,
+                    r.code_bytes,
+                    verified,
+                    ns
                 )
                 .ok();
                 stdout.flush().ok();

@@ -5,6 +5,7 @@
 mod args;
 mod ir;
 mod kernels;
+mod tune;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ enum Command {
     Ir(ir::IrArgs),
     /// Generate, verify and time every kernel an index of this dimension needs.
     Kernels(kernels::KernelsArgs),
+    /// Time candidate schedules on this machine and store the fastest.
+    Tune(tune::TuneArgs),
 }
 
 /// A failure, with the exit code it maps to.
@@ -66,6 +69,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Ir(a) => ir::run(a),
         Command::Kernels(a) => kernels::run(a),
+        Command::Tune(a) => tune::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
