@@ -40,6 +40,9 @@ pub struct LoweredCode {
     /// The backend's own IR, when the caller asked for it (`hektor ir`):
     /// as lowered, and after the backend's optimizer.
     pub ir_text: Option<(String, String)>,
+    /// The backend's own assembly listing with labels (LLVM only), for
+    /// static analysis by llvm-mca.
+    pub asm_text: Option<String>,
     /// Time spent in the backend proper (its optimizer, instruction
     /// selection, register allocation, emission and loading).
     pub backend_time: Duration,

@@ -15,6 +15,7 @@ pub mod host;
 mod kernel;
 #[cfg(feature = "llvm")]
 pub mod llvm;
+pub mod mca;
 mod pipeline;
 pub mod verify;
 

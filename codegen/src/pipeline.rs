@@ -30,6 +30,8 @@ pub struct Artifacts {
     pub passes: Vec<(String, String)>,
     /// The backend's IR as lowered, and after the backend's optimizer.
     pub backend_ir: Option<(String, String)>,
+    /// The backend's assembly listing, where it has one (LLVM).
+    pub backend_asm: Option<String>,
 }
 
 #[derive(Debug)]
@@ -119,6 +121,7 @@ fn generate(
     let passes = started.elapsed();
     let mut code = backend.lower(spec, &f, opts.record)?;
     let backend_ir = code.ir_text.take();
+    let backend_asm = code.asm_text.take();
     let stats = CompileStats {
         passes,
         lowering: code.lowering_time,
@@ -132,6 +135,7 @@ fn generate(
         kir,
         passes: dumps,
         backend_ir,
+        backend_asm,
     });
     Ok((code, stats, artifacts))
 }

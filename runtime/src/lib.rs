@@ -4,6 +4,7 @@
 //! swapped in), autotuning, the vector store, the HNSW index and pinned,
 //! real-time worker threads; see docs/ARCHITECTURE.md.
 
+pub mod aligned;
 mod registry;
 mod schedules;
 mod tiered;

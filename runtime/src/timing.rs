@@ -2,6 +2,7 @@
 //! the runtime will call it. Used by `hektor kernels`; criterion benches
 //! (benches/) are the careful measurement.
 
+use crate::aligned::AlignedBuf;
 use hektor_codegen::Kernel;
 use hektor_kernels::Shape;
 use rand::rngs::StdRng;
@@ -50,16 +51,19 @@ pub fn time_kernel_in(kernel: &Kernel, budget: Duration, residency: Residency) -
     let row = kernel.row_len();
     let dim = kernel.spec().dim;
     let mut rng = StdRng::seed_from_u64(7);
+    // Every vector starts on a cache line, as rows of the vector store do.
     let vector = |rng: &mut StdRng| {
-        let mut v: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect();
-        v.resize(row, 0.0);
+        let mut v = AlignedBuf::zeroed(row);
+        v[..dim]
+            .iter_mut()
+            .for_each(|x| *x = rng.random_range(-1.0..1.0));
         v
     };
     let query = vector(&mut rng);
     match kernel.spec().shape {
         Shape::Pair => {
             // A few pairs, L1-resident, so the number is the kernel's own.
-            let others: Vec<Vec<f32>> = (0..8).map(|_| vector(&mut rng)).collect();
+            let others: Vec<AlignedBuf> = (0..8).map(|_| vector(&mut rng)).collect();
             let per_batch = 8 * 64;
             let ns = measure(budget, per_batch, || {
                 for _ in 0..64 {
@@ -78,7 +82,14 @@ pub fn time_kernel_in(kernel: &Kernel, budget: Duration, residency: Residency) -
             }
         }
         Shape::Gather | Shape::Scan => {
-            let base: Vec<f32> = (0..TIMING_ROWS).flat_map(|_| vector(&mut rng)).collect();
+            // Rows are padded to whole cache lines so that each starts on one.
+            let stride = row.div_ceil(16) * 16;
+            let mut base = AlignedBuf::zeroed(TIMING_ROWS * stride);
+            for r in 0..TIMING_ROWS {
+                base[r * stride..r * stride + dim]
+                    .iter_mut()
+                    .for_each(|x| *x = rng.random_range(-1.0..1.0));
+            }
             let ids: Vec<u32> = (0..GATHER_IDS)
                 .map(|_| rng.random_range(0..TIMING_ROWS as u32))
                 .collect();
@@ -89,19 +100,19 @@ pub fn time_kernel_in(kernel: &Kernel, budget: Duration, residency: Residency) -
                 if gather {
                     for _ in 0..16 {
                         kernel
-                            .gather(&query, &base, row, black_box(&ids), &mut out)
+                            .gather(&query, &base, stride, black_box(&ids), &mut out)
                             .expect("checked call");
                     }
                 } else {
                     kernel
-                        .scan(&query, &base, row, TIMING_ROWS, &mut out)
+                        .scan(&query, &base, stride, TIMING_ROWS, &mut out)
                         .expect("checked call");
                 }
                 black_box(&out);
             });
             Timing {
                 ns_per_distance: ns,
-                working_set_bytes: (TIMING_ROWS + 1) * row * 4,
+                working_set_bytes: (TIMING_ROWS * stride + row) * 4,
             }
         }
     }
@@ -125,23 +136,24 @@ fn measure(budget: Duration, per_batch: usize, mut batch: impl FnMut()) -> f64 {
 /// consecutive blocks, `gather` and `pair` over random rows.
 fn time_streaming(kernel: &Kernel, budget: Duration) -> Timing {
     let row = kernel.row_len();
+    let stride = row.div_ceil(16) * 16;
     let dim = kernel.spec().dim;
-    let rows = (MEMORY_WORKING_SET / (row * 4)).max(2 * TIMING_ROWS);
+    let rows = (MEMORY_WORKING_SET / (stride * 4)).max(2 * TIMING_ROWS);
     let mut rng = StdRng::seed_from_u64(11);
-    let mut base = vec![0.0f32; rows * row];
+    let mut base = AlignedBuf::zeroed(rows * stride);
     for r in 0..rows {
-        for x in &mut base[r * row..r * row + dim] {
+        for x in &mut base[r * stride..r * stride + dim] {
             *x = rng.random_range(-1.0..1.0);
         }
     }
-    let query = base[..row].to_vec();
+    let query = AlignedBuf::from_slice(&base[..row]);
     let mut out = vec![0.0f32; TIMING_ROWS];
     let mut cursor = 0usize;
     let ns = match kernel.spec().shape {
         Shape::Scan => measure(budget, TIMING_ROWS, || {
-            let start = cursor * row;
+            let start = cursor * stride;
             kernel
-                .scan(&query, &base[start..], row, TIMING_ROWS, &mut out)
+                .scan(&query, &base[start..], stride, TIMING_ROWS, &mut out)
                 .expect("checked call");
             cursor = (cursor + TIMING_ROWS) % (rows - TIMING_ROWS);
             black_box(&out);
@@ -153,7 +165,7 @@ fn time_streaming(kernel: &Kernel, budget: Duration) -> Timing {
             measure(budget, GATHER_IDS, || {
                 let batch = &ids[cursor * GATHER_IDS..(cursor + 1) * GATHER_IDS];
                 kernel
-                    .gather(&query, &base, row, batch, &mut out)
+                    .gather(&query, &base, stride, batch, &mut out)
                     .expect("checked call");
                 cursor = (cursor + 1) % 64;
                 black_box(&out);
@@ -166,7 +178,7 @@ fn time_streaming(kernel: &Kernel, budget: Duration) -> Timing {
                     let r = picks[(cursor + k) % picks.len()];
                     black_box(
                         kernel
-                            .pair(&query, &base[r * row..(r + 1) * row])
+                            .pair(&query, &base[r * stride..r * stride + row])
                             .expect("checked call"),
                     );
                 }
@@ -176,6 +188,6 @@ fn time_streaming(kernel: &Kernel, budget: Duration) -> Timing {
     };
     Timing {
         ns_per_distance: ns,
-        working_set_bytes: rows * row * 4,
+        working_set_bytes: rows * stride * 4,
     }
 }

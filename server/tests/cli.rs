@@ -369,3 +369,46 @@ fn tune_ranks_candidates_stores_the_winner_and_kernels_uses_it() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("corrupt"));
     assert!(stdout(&o).contains("(default)"));
 }
+
+#[cfg(feature = "llvm")]
+#[test]
+fn mca_shows_the_model_next_to_the_measurement() {
+    let o = hektor(&[
+        "ir",
+        "--backend",
+        "llvm",
+        "--metric",
+        "l2",
+        "--dim",
+        "256",
+        "--emit",
+        "mca",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert!(text.contains(";; llvm-mca -mcpu="), "{text}");
+    assert!(text.contains("Block RThroughput"), "{text}");
+    assert!(text.contains(";; measured on this host:"), "{text}");
+    let o = hektor(&[
+        "ir",
+        "--backend",
+        "llvm",
+        "--target-cpu",
+        "znver4",
+        "--metric",
+        "cosine",
+        "--dim",
+        "4096",
+        "--shape",
+        "scan",
+        "--emit",
+        "mca",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert!(
+        text.contains("llvm-mca -mcpu=znver4: the innermost loop"),
+        "{text}"
+    );
+    assert!(text.contains("not measured"), "{text}");
+}

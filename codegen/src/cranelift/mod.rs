@@ -184,6 +184,7 @@ impl Backend for CraneliftBackend {
             code_size,
             owner: Box::new(JitMemory(Some(module))),
             ir_text: input_text.zip(optimized_text),
+            asm_text: None,
             backend_time,
             lowering_time,
         })

@@ -256,6 +256,14 @@ impl Backend for LlvmBackend {
             .run_passes("default<O3>", &tm, PassBuilderOptions::create())
             .map_err(|e| fail(e.to_string()))?;
         let after = want_ir_text.then(|| module.print_to_string().to_string());
+        let asm_text = if want_ir_text {
+            let buf = tm
+                .write_to_memory_buffer(&module, FileType::Assembly)
+                .map_err(|e| fail(e.to_string()))?;
+            Some(String::from_utf8_lossy(buf.as_slice()).into_owned())
+        } else {
+            None
+        };
         let object = tm
             .write_to_memory_buffer(&module, FileType::Object)
             .map_err(|e| fail(e.to_string()))?;
@@ -266,6 +274,7 @@ impl Backend for LlvmBackend {
             code_size: loaded.size,
             owner: Box::new(loaded.code),
             ir_text: before.zip(after),
+            asm_text,
             backend_time,
             lowering_time,
         })

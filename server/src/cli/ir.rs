@@ -51,6 +51,9 @@ enum Emit {
     Clif,
     /// LLVM IR, as lowered and after LLVM's O3 pipeline.
     Llvm,
+    /// llvm-mca's static throughput analysis of the hot loop, next to the
+    /// cycles measured on this host (LLVM backend).
+    Mca,
     /// Disassembled machine code.
     Asm,
 }
@@ -104,6 +107,13 @@ pub fn run(a: IrArgs) -> Result<(), Failure> {
             address: c.kernel.address(),
             artifacts: c.artifacts.expect("compiled with record = true"),
             verified,
+            measured_ns: a.emit.contains(&Emit::Mca).then(|| {
+                hektor_runtime::timing::time_kernel(
+                    &c.kernel,
+                    std::time::Duration::from_millis(200),
+                )
+                .ns_per_distance
+            }),
         }
     } else {
         let i = inspect(&spec, &schedule, backend.as_ref())?;
@@ -113,12 +123,16 @@ pub fn run(a: IrArgs) -> Result<(), Failure> {
             address: i.address,
             artifacts: i.artifacts,
             verified: "not run and not verified: this host is not the target CPU".to_string(),
+            measured_ns: None,
         }
     };
     print!(
         "{}",
         render(&spec, &schedule, backend.as_ref(), &shown, &a.emit)
     );
+    if a.emit.contains(&Emit::Mca) {
+        print!("{}", mca_report(&spec, backend.as_ref(), &shown)?);
+    }
     Ok(())
 }
 
@@ -129,6 +143,8 @@ struct Shown {
     address: u64,
     artifacts: Artifacts,
     verified: String,
+    /// ns per distance measured on this host (for `--emit mca`).
+    measured_ns: Option<f64>,
 }
 
 fn render(
@@ -190,6 +206,7 @@ fn render(
                     out.push_str(optimized);
                 }
             }
+            Emit::Mca => {} // printed after the listing, see mca_report
             Emit::Asm => {
                 writeln!(
                     out,
@@ -202,4 +219,68 @@ fn render(
         }
     }
     out
+}
+
+/// llvm-mca on the kernel's hot block for the target CPU, and what this
+/// host measured.
+fn mca_report(spec: &KernelSpec, backend: &dyn Backend, k: &Shown) -> Result<String, Failure> {
+    use hektor_codegen::mca;
+    let asm = k
+        .artifacts
+        .backend_asm
+        .as_deref()
+        .ok_or_else(|| Failure::Runtime("the backend produced no assembly listing".into()))?;
+    let (block, is_loop) = mca::hot_block(asm);
+    let cpu = backend
+        .target_description()
+        .split("cpu=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or("native")
+        .to_string();
+    let report = mca::analyze(&block, &cpu, 100).map_err(Failure::Runtime)?;
+    let mut out = String::new();
+    writeln!(
+        out,
+        "\n;; llvm-mca -mcpu={cpu}: the {} ({} instructions)",
+        if is_loop {
+            "innermost loop"
+        } else {
+            "whole kernel (straight-line code)"
+        },
+        block.lines().count()
+    )
+    .unwrap();
+    out.push_str(&report);
+    if let Some(rt) = mca::block_throughput(&report) {
+        writeln!(
+            out,
+            ";; model: {rt:.1} cycles per {}",
+            if is_loop {
+                "iteration of the loop"
+            } else {
+                "call"
+            }
+        )
+        .unwrap();
+    }
+    match k.measured_ns {
+        Some(ns) => {
+            let ghz = mca::measure_ghz();
+            writeln!(
+                out,
+                ";; measured on this host: {ns:.1} ns per distance = {:.1} cycles at {ghz:.2} GHz \
+                 (clock measured with a dependent add chain; {} data as in `hektor kernels`)",
+                ns * ghz,
+                if spec.shape == hektor_kernels::Shape::Pair {
+                    "L1-resident"
+                } else {
+                    "cache-resident"
+                }
+            )
+            .unwrap();
+        }
+        None => writeln!(out, ";; not measured: this host is not the target CPU").unwrap(),
+    }
+    Ok(out)
 }
