@@ -25,10 +25,11 @@ impl AlignedBuf {
     /// `len` zeros, starting on a cache line.
     pub fn zeroed(len: usize) -> Self {
         if len == 0 {
-            return AlignedBuf {
-                ptr: NonNull::<f32>::dangling(),
-                len: 0,
-            };
+            // Dangling but aligned like every other buffer: valid for an
+            // empty slice, and callers may rely on the alignment.
+            let ptr =
+                NonNull::new(std::ptr::without_provenance_mut::<f32>(ALIGN)).expect("non-null");
+            return AlignedBuf { ptr, len: 0 };
         }
         let layout = Self::layout(len);
         // SAFETY: the layout has a non-zero size (len > 0).
