@@ -23,6 +23,9 @@ commands:
   bench [--quick] [-- <criterion args>]
       run the kernel benchmarks and write target/bench-summary.{md,json}
       --quick        shorter warm-up and measurement (noisier numbers)
+  hektor <args...>
+      install missing system packages, then run the release `hektor` binary
+      with <args> (e.g. `cargo xtask hektor kernels --dim 768`)
   help
       print this message";
 
@@ -30,10 +33,16 @@ commands:
 enum Command {
     Test(test::Options),
     Bench(bench::Options),
+    /// Arguments for the `hektor` binary, passed through untouched.
+    Hektor(Vec<String>),
     Help,
 }
 
 fn parse_args(args: &[String]) -> Result<Command, String> {
+    // Everything after `hektor` belongs to the binary, `--` included.
+    if args.first().map(String::as_str) == Some("hektor") {
+        return Ok(Command::Hektor(args[1..].to_vec()));
+    }
     let (flags, passthrough) = match args.iter().position(|a| a == "--") {
         Some(i) => (&args[..i], args[i + 1..].to_vec()),
         None => (args, Vec::new()),
@@ -84,11 +93,24 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Installs what the build needs, then runs the release `hektor` binary.
+fn run_hektor(root: &Path, args: &[String]) -> Result<(), String> {
+    system_packages::ensure()?;
+    process::run(
+        "hektor",
+        process::cargo()
+            .current_dir(root)
+            .args(["run", "--release", "--quiet", "-p", "hektor-server", "--"])
+            .args(args),
+    )
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = parse_args(&args).and_then(|command| match command {
         Command::Test(opts) => test::run(&workspace_root(), &opts),
         Command::Bench(opts) => bench::run(&workspace_root(), &opts),
+        Command::Hektor(args) => run_hektor(&workspace_root(), &args),
         Command::Help => {
             println!("{USAGE}");
             Ok(())
@@ -109,6 +131,14 @@ mod tests {
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn hektor_arguments_pass_through_untouched() {
+        assert_eq!(
+            parse_args(&args(&["hektor", "kernels", "--dim", "768", "--", "x"])).unwrap(),
+            Command::Hektor(args(&["kernels", "--dim", "768", "--", "x"]))
+        );
     }
 
     #[test]
