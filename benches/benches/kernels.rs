@@ -5,15 +5,22 @@
 //! functions after the implementation, which is what `cargo xtask bench`
 //! pivots on:
 //!
-//! - `cranelift`: Hektor's kernel for the spec, compiled with the default
-//!   schedule by the Cranelift backend and called through the safe
+//! - `cranelift`: Hektor's kernel for the spec, compiled by the Cranelift
+//!   backend with the schedule the runtime serves it with
+//!   (`hektor_runtime::default_schedule`), and called through the safe
 //!   `Kernel::{pair, gather, scan}` (argument checks included);
+//! - `llvm` (feature `llvm`, on by default): the same, compiled by the LLVM
+//!   backend for this host's CPU (`LlvmBackend::host()`) with the runtime's
+//!   default schedule for it (the host's widest vectors);
 //! - `avx2`: hand-written `std::arch` AVX2+FMA kernels
 //!   (`hektor_benches::avx2`), skipped when the CPU lacks AVX2 or FMA;
 //! - `simsimd`: the simsimd crate, one call per distance (per row for
 //!   gather and scan);
 //! - `scalar`: a plain f32 loop;
 //! - `oracle_f64`: Hektor's f64 reference, for `pair` only.
+//!
+//! Every implementation is checked against the oracle on the benchmark data
+//! before it is timed.
 //!
 //! Every group sets `Throughput::Elements(n)`, n = distances one iteration
 //! computes (1 for pair, the row count for gather and scan), so criterion's
@@ -39,8 +46,10 @@ use hektor_benches::{check_close, data, scalar, Avx2Kernels, Peers};
 use hektor_codegen::cranelift::CraneliftBackend;
 use hektor_codegen::host::{self, HostFeatures};
 use hektor_codegen::{compile, Backend, CompileOptions, Kernel};
-use hektor_kernels::{reference, ElementType, KernelSpec, Metric, Schedule, Shape};
-use std::collections::BTreeMap;
+use hektor_kernels::{reference, ElementType, KernelSpec, Metric, Shape};
+use hektor_runtime::aligned::AlignedBuf;
+use hektor_runtime::default_schedule;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::Duration;
@@ -88,19 +97,114 @@ fn mode() -> Mode {
     }
 }
 
-struct Setup {
-    kernels: BTreeMap<(Shape, Metric, usize), Kernel>,
-    peers: Peers,
+type KernelKey = (Shape, Metric, usize);
+
+/// One of Hektor's code generators and every kernel it compiled for the
+/// benchmarks; its name is the function id in every group.
+struct Tier {
+    name: &'static str,
+    kernels: BTreeMap<KernelKey, Kernel>,
 }
 
-impl Setup {
+impl Tier {
     fn kernel(&self, shape: Shape, metric: Metric, dim: usize) -> &Kernel {
         &self.kernels[&(shape, metric, dim)]
     }
+
+    /// The pair kernel, called through the safe `Kernel::pair`.
+    fn pair(&self, metric: Metric, dim: usize) -> impl Fn(&[f32], &[f32]) -> f32 + '_ {
+        let kernel = self.kernel(Shape::Pair, metric, dim);
+        move |x, y| {
+            kernel
+                .pair(x, y)
+                .unwrap_or_else(|e| panic!("{} pair call: {e}", self.name))
+        }
+    }
+
+    /// The gather kernel, called through the safe `Kernel::gather`.
+    fn gather(
+        &self,
+        metric: Metric,
+        dim: usize,
+    ) -> impl Fn(&[f32], &[f32], usize, &[u32], &mut [f32]) + '_ {
+        let kernel = self.kernel(Shape::Gather, metric, dim);
+        move |q, base, stride, ids, out| {
+            kernel
+                .gather(q, base, stride, ids, out)
+                .unwrap_or_else(|e| panic!("{} gather call: {e}", self.name))
+        }
+    }
+
+    /// The scan kernel, called through the safe `Kernel::scan`.
+    fn scan(
+        &self,
+        metric: Metric,
+        dim: usize,
+    ) -> impl Fn(&[f32], &[f32], usize, usize, &mut [f32]) + '_ {
+        let kernel = self.kernel(Shape::Scan, metric, dim);
+        move |q, base, stride, count, out| {
+            kernel
+                .scan(q, base, stride, count, out)
+                .unwrap_or_else(|e| panic!("{} scan call: {e}", self.name))
+        }
+    }
 }
 
-/// Prints the machine and the peers, compiles every kernel (printing and
-/// saving the compile times) and describes the working sets.
+struct Setup {
+    /// Cranelift, then LLVM (with the `llvm` feature).
+    tiers: Vec<Tier>,
+    peers: Peers,
+}
+
+/// Hektor's backends for this host, in column order.
+fn backends() -> Vec<Box<dyn Backend>> {
+    let cranelift = CraneliftBackend::host()
+        .unwrap_or_else(|e| panic!("Cranelift cannot target this host: {e}"));
+    #[cfg(feature = "llvm")]
+    let llvm = hektor_codegen::llvm::LlvmBackend::host()
+        .unwrap_or_else(|e| panic!("LLVM cannot target this host: {e}"));
+    vec![
+        Box::new(cranelift),
+        #[cfg(feature = "llvm")]
+        Box::new(llvm),
+    ]
+}
+
+/// Every benchmark kernel's spec, in compile order.
+fn specs() -> Vec<KernelSpec> {
+    let mut specs = Vec::new();
+    for &dim in &DIMS {
+        for metric in Metric::ALL {
+            for shape in Shape::ALL {
+                specs.push(
+                    KernelSpec::new(metric, ElementType::F32, dim, shape)
+                        .expect("benchmark dimensions are valid"),
+                );
+            }
+        }
+    }
+    specs
+}
+
+/// The schedules `backend` gets from the runtime, per metric (one line).
+fn schedules(backend: &dyn Backend, specs: &[KernelSpec]) -> String {
+    Metric::ALL
+        .iter()
+        .map(|&metric| {
+            let distinct: BTreeSet<String> = specs
+                .iter()
+                .filter(|s| s.metric == metric)
+                .map(|s| default_schedule(s, backend).to_string())
+                .collect();
+            let list: Vec<String> = distinct.into_iter().collect();
+            format!("{metric}: {}", list.join(" | "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Prints the machine and the peers, compiles every kernel on every backend
+/// (printing and saving the compile times) and describes the working sets.
 fn setup(mode: Mode) -> Setup {
     let quiet = mode == Mode::List;
     let say = |s: &str| {
@@ -110,17 +214,19 @@ fn setup(mode: Mode) -> Setup {
     };
     let features = HostFeatures::detect();
     let peers = Peers::detect();
-    let backend = CraneliftBackend::host()
-        .unwrap_or_else(|e| panic!("Cranelift cannot target this host: {e}"));
-    let schedule = Schedule::default();
+    let backends = backends();
+    let specs = specs();
     say(&format!("CPU: {}", host::cpu_model()));
     say(&format!("host features: {features}"));
     say(&format!("ISA level: {}", features.isa_level()));
-    say(&format!(
-        "cranelift target: {}",
-        backend.target_description()
-    ));
-    say(&format!("cranelift schedule: {schedule}"));
+    for backend in &backends {
+        let name = backend.kind().name();
+        say(&format!("{name} target: {}", backend.target_description()));
+        say(&format!(
+            "{name} schedule (runtime default): {}",
+            schedules(backend.as_ref(), &specs)
+        ));
+    }
     say(&format!(
         "simsimd capabilities: {}",
         Peers::simsimd_capabilities()
@@ -134,73 +240,92 @@ fn setup(mode: Mode) -> Setup {
         None => "avx2: SKIPPED, this CPU lacks AVX2 or FMA".to_string(),
     });
 
-    let mut kernels = BTreeMap::new();
+    let mut tiers = Vec::new();
     let mut table = String::from(
-        "\nCranelift compile times (µs; total = passes + lowering + backend; verify is extra)\n",
+        "\nCompile times (µs; total = passes + lowering + codegen, codegen being the \
+         backend proper; verify is extra)\n",
     );
     let _ = writeln!(
         table,
-        "{:<24} {:>9} {:>9} {:>9} {:>9} {:>10} {:>7}",
-        "spec", "total", "passes", "lowering", "backend", "verify", "bytes"
+        "{:<10} {:<24} {:>9} {:>9} {:>9} {:>9} {:>10} {:>7}  schedule",
+        "backend", "spec", "total", "passes", "lowering", "codegen", "verify", "bytes"
     );
     let mut json_rows = Vec::new();
+    let mut totals_lines = Vec::new();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
-    for &dim in &DIMS {
-        for metric in Metric::ALL {
-            for shape in Shape::ALL {
-                let spec = KernelSpec::new(metric, ElementType::F32, dim, shape)
-                    .expect("benchmark dimensions are valid");
-                let kernel = compile(&spec, &schedule, &backend, CompileOptions::default())
-                    .unwrap_or_else(|e| panic!("compiling {spec}: {e}"))
-                    .kernel;
-                let s = *kernel.stats();
-                let _ = writeln!(
-                    table,
-                    "{:<24} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>10.1} {:>7}",
-                    spec.to_string(),
-                    us(s.total),
-                    us(s.passes),
-                    us(s.lowering),
-                    us(s.backend),
-                    us(s.verify),
-                    s.code_bytes
-                );
-                json_rows.push(format!(
-                    "    {{\"spec\": {}, \"shape\": \"{shape}\", \"metric\": \"{metric}\", \
-                     \"dim\": {dim}, \"total_us\": {:.3}, \"passes_us\": {:.3}, \
-                     \"lowering_us\": {:.3}, \"backend_us\": {:.3}, \"verify_us\": {:.3}, \
-                     \"code_bytes\": {}}}",
-                    hektor_benches::json_string(&spec.to_string()),
-                    us(s.total),
-                    us(s.passes),
-                    us(s.lowering),
-                    us(s.backend),
-                    us(s.verify),
-                    s.code_bytes
-                ));
-                kernels.insert((shape, metric, dim), kernel);
-            }
+    for backend in &backends {
+        let name = backend.kind().name();
+        let mut kernels = BTreeMap::new();
+        for spec in &specs {
+            let schedule = default_schedule(spec, backend.as_ref());
+            let kernel = compile(spec, &schedule, backend.as_ref(), CompileOptions::default())
+                .unwrap_or_else(|e| panic!("compiling {spec} with {name} ({schedule}): {e}"))
+                .kernel;
+            let s = *kernel.stats();
+            let _ = writeln!(
+                table,
+                "{:<10} {:<24} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>10.1} {:>7}  {schedule}",
+                name,
+                spec.to_string(),
+                us(s.total),
+                us(s.passes),
+                us(s.lowering),
+                us(s.backend),
+                us(s.verify),
+                s.code_bytes
+            );
+            json_rows.push(format!(
+                "    {{\"backend\": \"{name}\", \"spec\": {}, \"shape\": \"{}\", \
+                 \"metric\": \"{}\", \"dim\": {}, \"schedule\": {}, \"total_us\": {:.3}, \
+                 \"passes_us\": {:.3}, \"lowering_us\": {:.3}, \"backend_us\": {:.3}, \
+                 \"verify_us\": {:.3}, \"code_bytes\": {}}}",
+                hektor_benches::json_string(&spec.to_string()),
+                spec.shape,
+                spec.metric,
+                spec.dim,
+                hektor_benches::json_string(&schedule.to_string()),
+                us(s.total),
+                us(s.passes),
+                us(s.lowering),
+                us(s.backend),
+                us(s.verify),
+                s.code_bytes
+            ));
+            kernels.insert((spec.shape, spec.metric, spec.dim), kernel);
         }
+        let totals: Vec<f64> = kernels.values().map(|k| us(k.stats().total)).collect();
+        totals_lines.push(format!(
+            "{name}: {} kernels, total compile time {:.1} µs (median {:.1} µs, max {:.1} µs)",
+            totals.len(),
+            totals.iter().sum::<f64>(),
+            median(&totals),
+            totals.iter().cloned().fold(0.0, f64::max)
+        ));
+        tiers.push(Tier { name, kernels });
     }
-    let totals: Vec<f64> = kernels.values().map(|k| us(k.stats().total)).collect();
-    let _ = writeln!(
-        table,
-        "{} kernels: total compile time {:.1} µs (median {:.1} µs, max {:.1} µs)",
-        totals.len(),
-        totals.iter().sum::<f64>(),
-        median(&totals),
-        totals.iter().cloned().fold(0.0, f64::max)
-    );
+    for line in totals_lines {
+        let _ = writeln!(table, "{line}");
+    }
     say(&table);
 
     let path = hektor_benches::target_dir().join("bench-compile-times.json");
     if mode == Mode::Bench {
+        let targets: Vec<String> = backends
+            .iter()
+            .map(|b| {
+                format!(
+                    "\"{}\": {}",
+                    b.kind().name(),
+                    hektor_benches::json_string(&b.target_description())
+                )
+            })
+            .collect();
         let json = format!(
-            "{{\n  \"cpu\": {},\n  \"isa_level\": {},\n  \"backend\": \"cranelift\",\n  \
-             \"schedule\": {},\n  \"kernels\": [\n{}\n  ]\n}}\n",
+            "{{\n  \"cpu\": {},\n  \"isa_level\": {},\n  \"targets\": {{{}}},\n  \
+             \"kernels\": [\n{}\n  ]\n}}\n",
             hektor_benches::json_string(&host::cpu_model()),
             hektor_benches::json_string(features.isa_level()),
-            hektor_benches::json_string(&schedule.to_string()),
+            targets.join(", "),
             json_rows.join(",\n")
         );
         let written = path
@@ -233,7 +358,7 @@ fn setup(mode: Mode) -> Setup {
         ));
     }
     say("");
-    Setup { kernels, peers }
+    Setup { tiers, peers }
 }
 
 fn median(xs: &[f64]) -> f64 {
@@ -250,10 +375,10 @@ fn median(xs: &[f64]) -> f64 {
 struct Data {
     dim: usize,
     /// `pairs_in_pool(dim)` pairs, back to back: a₀ b₀ a₁ b₁ …
-    pool: Vec<f32>,
-    query: Vec<f32>,
+    pool: AlignedBuf,
+    query: AlignedBuf,
     /// `MATRIX_ROWS` rows of `dim` floats (stride = dim).
-    base: Vec<f32>,
+    base: AlignedBuf,
     ids: Vec<u32>,
 }
 
@@ -315,9 +440,7 @@ fn bench_pair(
 fn pair_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
     let dim = d.dim;
     let name = format!("pair/{metric}/d{dim}");
-    let kernel = setup.kernel(Shape::Pair, metric, dim);
     let pairs = d.pairs();
-    let cranelift = |x: &[f32], y: &[f32]| kernel.pair(x, y).expect("cranelift pair call");
     let avx2 = setup.peers.avx2;
     let avx2_pair = |k: Avx2Kernels| move |x: &[f32], y: &[f32]| k.pair(metric, x, y);
     let simsimd = Peers::simsimd_fn(metric);
@@ -330,12 +453,10 @@ fn pair_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
         .collect();
     let all =
         |f: &dyn Fn(&[f32], &[f32]) -> f32| pairs.iter().map(|(x, y)| f(x, y)).collect::<Vec<_>>();
-    sanity(
-        &format!("{name} cranelift"),
-        metric,
-        &all(&cranelift),
-        &want,
-    );
+    for tier in &setup.tiers {
+        let f = tier.pair(metric, dim);
+        sanity(&format!("{name} {}", tier.name), metric, &all(&f), &want);
+    }
     if let Some(k) = avx2 {
         sanity(&format!("{name} avx2"), metric, &all(&avx2_pair(k)), &want);
     }
@@ -344,7 +465,9 @@ fn pair_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
 
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(1));
-    bench_pair(&mut g, "cranelift", &pairs, cranelift);
+    for tier in &setup.tiers {
+        bench_pair(&mut g, tier.name, &pairs, tier.pair(metric, dim));
+    }
     if let Some(k) = avx2 {
         bench_pair(&mut g, "avx2", &pairs, avx2_pair(k));
     }
@@ -380,12 +503,6 @@ fn bench_gather(
 fn gather_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
     let dim = d.dim;
     let name = format!("gather/{metric}/d{dim}");
-    let kernel = setup.kernel(Shape::Gather, metric, dim);
-    let cranelift = |q: &[f32], base: &[f32], stride: usize, ids: &[u32], out: &mut [f32]| {
-        kernel
-            .gather(q, base, stride, ids, out)
-            .expect("cranelift gather call")
-    };
     let avx2 = setup.peers.avx2;
     let avx2_gather = |k: Avx2Kernels| {
         move |q: &[f32], base: &[f32], stride: usize, ids: &[u32], out: &mut [f32]| {
@@ -407,7 +524,9 @@ fn gather_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
         f(&d.query, &d.base, dim, &d.ids, &mut out);
         sanity(&format!("{name} {what}"), metric, &out, &want);
     };
-    check("cranelift", &cranelift);
+    for tier in &setup.tiers {
+        check(tier.name, &tier.gather(metric, dim));
+    }
     if let Some(k) = avx2 {
         check("avx2", &avx2_gather(k));
     }
@@ -416,7 +535,9 @@ fn gather_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
 
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(d.ids.len() as u64));
-    bench_gather(&mut g, "cranelift", d, cranelift);
+    for tier in &setup.tiers {
+        bench_gather(&mut g, tier.name, d, tier.gather(metric, dim));
+    }
     if let Some(k) = avx2 {
         bench_gather(&mut g, "avx2", d, avx2_gather(k));
     }
@@ -452,12 +573,6 @@ fn bench_scan(
 fn scan_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
     let dim = d.dim;
     let name = format!("scan/{metric}/d{dim}");
-    let kernel = setup.kernel(Shape::Scan, metric, dim);
-    let cranelift = |q: &[f32], base: &[f32], stride: usize, count: usize, out: &mut [f32]| {
-        kernel
-            .scan(q, base, stride, count, out)
-            .expect("cranelift scan call")
-    };
     let avx2 = setup.peers.avx2;
     let avx2_scan = |k: Avx2Kernels| {
         move |q: &[f32], base: &[f32], stride: usize, count: usize, out: &mut [f32]| {
@@ -485,7 +600,9 @@ fn scan_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
         );
         sanity(&format!("{name} {what}"), metric, &out, &want);
     };
-    check("cranelift", &cranelift);
+    for tier in &setup.tiers {
+        check(tier.name, &tier.scan(metric, dim));
+    }
     if let Some(k) = avx2 {
         check("avx2", &avx2_scan(k));
     }
@@ -494,7 +611,9 @@ fn scan_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
 
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(SCAN_ROWS as u64));
-    bench_scan(&mut g, "cranelift", d, cranelift);
+    for tier in &setup.tiers {
+        bench_scan(&mut g, tier.name, d, tier.scan(metric, dim));
+    }
     if let Some(k) = avx2 {
         bench_scan(&mut g, "avx2", d, avx2_scan(k));
     }

@@ -7,10 +7,14 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-/// The implementation under test; the other columns of a pivot are its baselines.
-const PRIMARY: &str = "cranelift";
-/// Baselines that get a `cranelift/<baseline>` ratio column when both are present.
+/// Hektor's own implementations (its code generators), in column order;
+/// the other columns of a pivot are their baselines.
+const HEKTOR: &[&str] = &["cranelift", "llvm"];
+/// Baselines that get an `<implementation>/<baseline>` ratio column for every
+/// Hektor implementation present beside them.
 const RATIO_BASELINES: &[&str] = &["simsimd", "avx2"];
+/// The per-shape speed-up line: `SPEEDUP.0` ns over `SPEEDUP.1` ns.
+const SPEEDUP: (&str, &str) = ("simsimd", "llvm");
 
 pub struct Summary {
     pub cpu: CpuInfo,
@@ -43,11 +47,100 @@ pub struct PivotRow {
 }
 
 impl PivotRow {
-    /// Only comparable cells yield a ratio: per-distance against per-iteration is meaningless.
-    pub fn ratio(&self, baseline: &str) -> Option<f64> {
-        let primary = self.cells.get(PRIMARY)?;
+    /// `implementation`'s time over `baseline`'s (below 1: `implementation`
+    /// is faster). Only comparable cells yield a ratio: per-distance against
+    /// per-iteration is meaningless.
+    pub fn ratio(&self, implementation: &str, baseline: &str) -> Option<f64> {
+        let subject = self.cells.get(implementation)?;
         let base = self.cells.get(baseline)?;
-        (primary.per_distance == base.per_distance && base.ns > 0.0).then(|| primary.ns / base.ns)
+        (subject.per_distance == base.per_distance && base.ns > 0.0).then(|| subject.ns / base.ns)
+    }
+}
+
+/// A ratio column: `implementation` (one of Hektor's) over `baseline`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ratio {
+    pub implementation: String,
+    pub baseline: String,
+}
+
+impl Ratio {
+    pub fn header(&self) -> String {
+        format!("{}/{}", self.implementation, self.baseline)
+    }
+
+    pub fn of(&self, row: &PivotRow) -> Option<f64> {
+        row.ratio(&self.implementation, &self.baseline)
+    }
+}
+
+/// The range over a pivot's rows of one implementation's time over
+/// another's, e.g. simsimd's over llvm's: above 1, the second is faster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpeedUp {
+    /// The slower-is-numerator implementation (`simsimd`).
+    pub over: String,
+    /// The implementation whose speed-up it is (`llvm`).
+    pub of: String,
+    pub min: f64,
+    /// The (metric, dim) of the minimum.
+    pub min_at: (String, u64),
+    pub max: f64,
+    pub max_at: (String, u64),
+    /// Rows with both implementations (and comparable cells).
+    pub rows: usize,
+}
+
+impl SpeedUp {
+    /// `None` when no row has both implementations.
+    pub fn compute(rows: &[PivotRow], over: &str, of: &str) -> Option<SpeedUp> {
+        let mut points = rows
+            .iter()
+            .filter_map(|r| Some((r.ratio(over, of)?, (r.metric.clone(), r.dim))));
+        let (first, at) = points.next()?;
+        let mut s = SpeedUp {
+            over: over.to_string(),
+            of: of.to_string(),
+            min: first,
+            min_at: at.clone(),
+            max: first,
+            max_at: at,
+            rows: 1,
+        };
+        for (x, at) in points {
+            s.rows += 1;
+            if x < s.min {
+                s.min = x;
+                s.min_at = at.clone();
+            }
+            if x > s.max {
+                s.max = x;
+                s.max_at = at;
+            }
+        }
+        Some(s)
+    }
+
+    /// `simsimd/llvm`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.over, self.of)
+    }
+
+    /// One line: `simsimd/llvm speed-up: min 0.91× (l2 d96), max 1.80× (cosine d1536) over 18 (metric, dim)`.
+    pub fn line(&self) -> String {
+        format!(
+            "{} speed-up: min {:.2}× ({} d{}), max {:.2}× ({} d{}) over {} (metric, dim); \
+             above 1 means {} is faster",
+            self.name(),
+            self.min,
+            self.min_at.0,
+            self.min_at.1,
+            self.max,
+            self.max_at.0,
+            self.max_at.1,
+            self.rows,
+            self.of
+        )
     }
 }
 
@@ -55,8 +148,10 @@ impl PivotRow {
 pub struct Pivot {
     pub shape: String,
     pub columns: Vec<String>,
-    pub ratio_baselines: Vec<String>,
+    pub ratios: Vec<Ratio>,
     pub rows: Vec<PivotRow>,
+    /// simsimd's time over llvm's, when both are present.
+    pub speedup: Option<SpeedUp>,
 }
 
 /// One pivot per shape; groups not following `<shape>/<metric>/d<dim>` and
@@ -93,18 +188,23 @@ pub fn pivots(records: &[Record]) -> Vec<Pivot> {
         .map(|(shape, rows)| {
             let implementations: BTreeSet<&String> = rows.values().flat_map(|c| c.keys()).collect();
             let mut columns: Vec<String> = implementations.into_iter().cloned().collect();
-            // Stable sort keeps the rest alphabetical while the subject leads.
-            columns.sort_by_key(|c| c != PRIMARY);
+            // Stable sort keeps the rest alphabetical while Hektor's
+            // implementations lead, in `HEKTOR` order.
+            columns.sort_by_key(|c| HEKTOR.iter().position(|h| h == c).unwrap_or(HEKTOR.len()));
             let has = |name: &str| columns.iter().any(|c| c == name);
-            let ratio_baselines = if has(PRIMARY) {
-                RATIO_BASELINES
-                    .iter()
-                    .filter(|b| has(b))
-                    .map(|b| b.to_string())
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            let ratios = HEKTOR
+                .iter()
+                .filter(|h| has(h))
+                .flat_map(|h| {
+                    RATIO_BASELINES
+                        .iter()
+                        .filter(|b| has(b))
+                        .map(move |b| Ratio {
+                            implementation: h.to_string(),
+                            baseline: b.to_string(),
+                        })
+                })
+                .collect();
             let mut rows: Vec<PivotRow> = rows
                 .into_iter()
                 .map(|((metric, dim, value), cells)| PivotRow {
@@ -120,11 +220,13 @@ pub fn pivots(records: &[Record]) -> Vec<Pivot> {
                     .then(a.dim.cmp(&b.dim))
                     .then_with(|| natural_cmp_opt(a.value.as_deref(), b.value.as_deref()))
             });
+            let speedup = SpeedUp::compute(&rows, SPEEDUP.0, SPEEDUP.1);
             Pivot {
                 shape: shape.to_string(),
                 columns,
-                ratio_baselines,
+                ratios,
                 rows,
+                speedup,
             }
         })
         .collect()
@@ -176,10 +278,6 @@ fn table_header(out: &mut String, headers: &[String], numeric_from: usize) {
     out.push_str(&table_row(&rules));
 }
 
-fn ratio_header(baseline: &str) -> String {
-    format!("{PRIMARY}/{baseline}")
-}
-
 pub fn render_markdown(summary: &Summary) -> String {
     let mut out = String::from("# Hektor kernel benchmarks\n\n");
     let flags = summary.cpu.relevant_flags();
@@ -199,9 +297,13 @@ pub fn render_markdown(summary: &Summary) -> String {
     let pivots = pivots(&summary.records);
     if !pivots.is_empty() {
         out.push_str("\n## Implementations by shape\n\n");
-        out.push_str(
-            "Cells are median ns per distance (one Elements throughput unit); \
-             ratios below 1 mean cranelift is faster.\n",
+        let _ = writeln!(
+            out,
+            "Cells are median ns per distance (one Elements throughput unit). \
+             Hektor's implementations ({}) come first; a ratio column \
+             `<implementation>/<peer>` is Hektor's time over the peer's, so a ratio \
+             below 1 means Hektor is faster.",
+            HEKTOR.join(", ")
         );
     }
     for pivot in &pivots {
@@ -257,12 +359,7 @@ fn render_pivot(out: &mut String, pivot: &Pivot) {
         headers.push("value".to_string());
     }
     headers.extend(pivot.columns.iter().map(|c| escape(c)));
-    headers.extend(
-        pivot
-            .ratio_baselines
-            .iter()
-            .map(|b| escape(&ratio_header(b))),
-    );
+    headers.extend(pivot.ratios.iter().map(|r| escape(&r.header())));
     // Everything right of the metric is a number or a numeric parameter.
     table_header(out, &headers, 1);
 
@@ -282,16 +379,16 @@ fn render_pivot(out: &mut String, pivot: &Pivot) {
                 None => "—".to_string(),
             });
         }
-        for baseline in &pivot.ratio_baselines {
-            cells.push(
-                row.ratio(baseline)
-                    .map_or("—".to_string(), |r| format!("{r:.2}")),
-            );
+        for ratio in &pivot.ratios {
+            cells.push(ratio.of(row).map_or("—".to_string(), |r| format!("{r:.2}")));
         }
         out.push_str(&table_row(&cells));
     }
     if any_per_iteration {
         out.push_str("\n\\* ns per iteration: no Elements throughput was recorded.\n");
+    }
+    if let Some(speedup) = &pivot.speedup {
+        let _ = writeln!(out, "\n{}.", escape(&speedup.line()));
     }
 }
 
@@ -341,9 +438,9 @@ pub fn render_json(summary: &Summary) -> Value {
                         })
                         .collect();
                     let ratios: Map<String, Value> = p
-                        .ratio_baselines
+                        .ratios
                         .iter()
-                        .filter_map(|b| Some((ratio_header(b), json!(row.ratio(b)?))))
+                        .filter_map(|r| Some((r.header(), json!(r.of(row)?))))
                         .collect();
                     json!({
                         "metric": row.metric,
@@ -357,8 +454,16 @@ pub fn render_json(summary: &Summary) -> Value {
             json!({
                 "shape": p.shape,
                 "columns": p.columns,
-                "ratio_columns": p.ratio_baselines.iter().map(|b| ratio_header(b)).collect::<Vec<_>>(),
+                "ratio_columns": p.ratios.iter().map(Ratio::header).collect::<Vec<_>>(),
                 "rows": rows,
+                "speedup": p.speedup.as_ref().map(|s| json!({
+                    "name": s.name(),
+                    "min": s.min,
+                    "min_at": { "metric": s.min_at.0, "dim": s.min_at.1 },
+                    "max": s.max,
+                    "max_at": { "metric": s.max_at.0, "dim": s.max_at.1 },
+                    "rows": s.rows,
+                })),
             })
         })
         .collect();
@@ -425,7 +530,8 @@ mod tests {
         let batch = &pivots[0];
         assert_eq!(batch.shape, "batch");
         assert_eq!(batch.columns, ["cranelift", "scalar"]);
-        assert!(batch.ratio_baselines.is_empty());
+        assert!(batch.ratios.is_empty());
+        assert_eq!(batch.speedup, None);
         assert_eq!(
             batch.rows[0].cells["cranelift"],
             Cell {
@@ -437,7 +543,9 @@ mod tests {
 
         let pair = &pivots[1];
         assert_eq!(pair.columns, ["cranelift", "avx2", "scalar", "simsimd"]);
-        assert_eq!(pair.ratio_baselines, ["simsimd", "avx2"]);
+        let headers: Vec<String> = pair.ratios.iter().map(Ratio::header).collect();
+        assert_eq!(headers, ["cranelift/simsimd", "cranelift/avx2"]);
+        assert_eq!(pair.speedup, None);
         let keys: Vec<(&str, u64)> = pair
             .rows
             .iter()
@@ -445,18 +553,97 @@ mod tests {
             .collect();
         assert_eq!(keys, [("ip", 768), ("l2", 96), ("l2", 768)]);
         let l2_768 = &pair.rows[2];
-        assert_eq!(l2_768.ratio("simsimd"), Some(0.8));
-        assert_eq!(l2_768.ratio("avx2"), Some(0.5));
-        assert_eq!(pair.rows[0].ratio("simsimd"), None);
+        assert_eq!(l2_768.ratio("cranelift", "simsimd"), Some(0.8));
+        assert_eq!(l2_768.ratio("cranelift", "avx2"), Some(0.5));
+        assert_eq!(pair.ratios[0].of(l2_768), Some(0.8));
+        assert_eq!(pair.rows[0].ratio("cranelift", "simsimd"), None);
     }
 
     #[test]
-    fn no_ratio_without_primary() {
+    fn hektor_implementations_lead_and_each_gets_ratios() {
+        let records = vec![
+            record("pair/l2/d768", "simsimd", Some(1), 50.0),
+            record("pair/l2/d768", "llvm", Some(1), 25.0),
+            record("pair/l2/d768", "avx2", Some(1), 40.0),
+            record("pair/l2/d768", "cranelift", Some(1), 60.0),
+            record("pair/l2/d768", "scalar", Some(1), 400.0),
+            record("pair/l2/d96", "simsimd", Some(1), 9.0),
+            record("pair/l2/d96", "llvm", Some(1), 10.0),
+            record("pair/cosine/d1536", "simsimd", Some(1), 120.0),
+            record("pair/cosine/d1536", "llvm", Some(1), 40.0),
+            // No llvm here: left out of the speed-up.
+            record("pair/ip/d128", "simsimd", Some(1), 10.0),
+            record("pair/ip/d128", "cranelift", Some(1), 12.0),
+            // Not comparable (per iteration against per distance): left out.
+            record("pair/ip/d768", "simsimd", None, 1.0),
+            record("pair/ip/d768", "llvm", Some(1), 30.0),
+        ];
+        let pivots = pivots(&records);
+        assert_eq!(pivots.len(), 1);
+        let pair = &pivots[0];
+        assert_eq!(
+            pair.columns,
+            ["cranelift", "llvm", "avx2", "scalar", "simsimd"]
+        );
+        let headers: Vec<String> = pair.ratios.iter().map(Ratio::header).collect();
+        assert_eq!(
+            headers,
+            [
+                "cranelift/simsimd",
+                "cranelift/avx2",
+                "llvm/simsimd",
+                "llvm/avx2"
+            ]
+        );
+        let l2_768 = pair
+            .rows
+            .iter()
+            .find(|r| r.metric == "l2" && r.dim == 768)
+            .unwrap();
+        let values: Vec<Option<f64>> = pair.ratios.iter().map(|r| r.of(l2_768)).collect();
+        assert_eq!(values, [Some(1.2), Some(1.5), Some(0.5), Some(0.625)]);
+
+        let s = pair
+            .speedup
+            .as_ref()
+            .expect("simsimd and llvm are both present");
+        assert_eq!(s.name(), "simsimd/llvm");
+        assert_eq!(s.rows, 3);
+        assert_eq!((s.min, s.min_at.clone()), (0.9, ("l2".to_string(), 96)));
+        assert_eq!(
+            (s.max, s.max_at.clone()),
+            (3.0, ("cosine".to_string(), 1536))
+        );
+        assert_eq!(
+            s.line(),
+            "simsimd/llvm speed-up: min 0.90× (l2 d96), max 3.00× (cosine d1536) \
+             over 3 (metric, dim); above 1 means llvm is faster"
+        );
+    }
+
+    #[test]
+    fn only_llvm_still_gets_ratios() {
+        let records = vec![
+            record("scan/ip/d8", "llvm", Some(4), 8.0),
+            record("scan/ip/d8", "avx2", Some(4), 16.0),
+        ];
+        let pivot = &pivots(&records)[0];
+        assert_eq!(pivot.columns, ["llvm", "avx2"]);
+        let headers: Vec<String> = pivot.ratios.iter().map(Ratio::header).collect();
+        assert_eq!(headers, ["llvm/avx2"]);
+        assert_eq!(pivot.ratios[0].of(&pivot.rows[0]), Some(0.5));
+        assert_eq!(pivot.speedup, None);
+    }
+
+    #[test]
+    fn no_ratio_without_hektor() {
         let records = vec![
             record("pair/l2/d8", "avx2", Some(1), 2.0),
             record("pair/l2/d8", "simsimd", Some(1), 3.0),
         ];
-        assert!(pivots(&records)[0].ratio_baselines.is_empty());
+        let pivot = &pivots(&records)[0];
+        assert!(pivot.ratios.is_empty());
+        assert_eq!(pivot.speedup, None);
     }
 
     #[test]
@@ -489,6 +676,8 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("no Elements throughput"), "{md}");
+        assert!(md.contains("below 1 means Hektor is faster"), "{md}");
+        assert!(!md.contains("speed-up"), "no llvm, no speed-up line: {md}");
         assert!(
             md.contains(
                 "### scan\n\n| function | value | median ns/iter | throughput | ns/element |"
@@ -497,6 +686,33 @@ mod tests {
         );
         assert!(
             md.contains("| cranelift | 4096 | 8192 | 4096 elem | 2.000 |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn markdown_with_llvm() {
+        let records = vec![
+            record("gather/l2/d768", "cranelift", Some(64), 6400.0),
+            record("gather/l2/d768", "llvm", Some(64), 2560.0),
+            record("gather/l2/d768", "simsimd", Some(64), 3200.0),
+            record("gather/l2/d768", "avx2", Some(64), 3840.0),
+        ];
+        let md = render_markdown(&summary(records));
+        assert!(
+            md.contains(
+                "| metric | dim | cranelift | llvm | avx2 | simsimd | cranelift/simsimd | \
+                 cranelift/avx2 | llvm/simsimd | llvm/avx2 |\n\
+                 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n\
+                 | l2 | 768 | 100.0 | 40.00 | 60.00 | 50.00 | 2.00 | 1.67 | 0.80 | 0.67 |\n"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "\nsimsimd/llvm speed-up: min 1.25× (l2 d768), max 1.25× (l2 d768) \
+                 over 1 (metric, dim); above 1 means llvm is faster.\n"
+            ),
             "{md}"
         );
     }
@@ -519,6 +735,31 @@ mod tests {
         assert_eq!(pivot["ratio_columns"], json!(["cranelift/avx2"]));
         assert_eq!(pivot["rows"][0]["cells"]["cranelift"]["ns"], 40.0);
         assert_eq!(pivot["rows"][0]["ratios"]["cranelift/avx2"], 0.5);
+        assert_eq!(pivot["speedup"], Value::Null);
+    }
+
+    #[test]
+    fn json_summary_with_llvm() {
+        let records = vec![
+            record("pair/l2/d768", "cranelift", Some(1), 40.0),
+            record("pair/l2/d768", "llvm", Some(1), 20.0),
+            record("pair/l2/d768", "simsimd", Some(1), 30.0),
+        ];
+        let v = render_json(&summary(records));
+        let pivot = &v["pivots"][0];
+        assert_eq!(pivot["columns"], json!(["cranelift", "llvm", "simsimd"]));
+        assert_eq!(
+            pivot["ratio_columns"],
+            json!(["cranelift/simsimd", "llvm/simsimd"])
+        );
+        assert_eq!(pivot["rows"][0]["ratios"]["llvm/simsimd"], 20.0 / 30.0);
+        assert_eq!(pivot["speedup"]["name"], "simsimd/llvm");
+        assert_eq!(pivot["speedup"]["min"], 1.5);
+        assert_eq!(
+            pivot["speedup"]["max_at"],
+            json!({"metric": "l2", "dim": 768})
+        );
+        assert_eq!(pivot["speedup"]["rows"], 1);
     }
 
     #[test]
