@@ -76,7 +76,7 @@ impl Avx2Kernels {
                 match metric {
                     Metric::L2 => raw::l2(a, b),
                     Metric::Ip => raw::ip(a, b),
-                    Metric::Cosine => raw::cosine(a, b),
+                    Metric::Cosine | Metric::CosineNorms => raw::cosine(a, b),
                 }
             }
         }
@@ -118,7 +118,7 @@ impl Avx2Kernels {
                 match metric {
                     Metric::L2 => rows::gather::<{ rows::L2 }>(query, base, stride, ids, out),
                     Metric::Ip => rows::gather::<{ rows::IP }>(query, base, stride, ids, out),
-                    Metric::Cosine => {
+                    Metric::Cosine | Metric::CosineNorms => {
                         rows::gather::<{ rows::COSINE }>(query, base, stride, ids, out)
                     }
                 }
@@ -161,7 +161,9 @@ impl Avx2Kernels {
                 match metric {
                     Metric::L2 => rows::scan::<{ rows::L2 }>(query, base, stride, out),
                     Metric::Ip => rows::scan::<{ rows::IP }>(query, base, stride, out),
-                    Metric::Cosine => rows::scan::<{ rows::COSINE }>(query, base, stride, out),
+                    Metric::Cosine | Metric::CosineNorms => {
+                        rows::scan::<{ rows::COSINE }>(query, base, stride, out)
+                    }
                 }
             }
         }

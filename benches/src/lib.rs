@@ -1,6 +1,6 @@
-//! Shared pieces of Hektor's benchmarks (`benches/kernels.rs`): seeded
-//! random data, and the peers Hektor's JIT-compiled kernels are measured
-//! against in the same process:
+//! Shared pieces of Hektor's benchmarks (`benches/kernels.rs`,
+//! `benches/streaming.rs`): seeded random data, and the peers Hektor's
+//! JIT-compiled kernels are measured against in the same process:
 //!
 //! - [`avx2`]: hand-written `std::arch` AVX2+FMA kernels, what a careful
 //!   engineer writes by hand;
@@ -9,15 +9,19 @@
 //! - [`scalar`]: a plain f32 loop, what the compiler makes of naive code
 //!   (it does not vectorize f32 reductions: that would reorder the sums);
 //! - `hektor_kernels::reference`: the f64 oracle (too slow to be
-//!   interesting; benchmarked for pairs only).
+//!   interesting; benchmarked for pairs only);
+//! - [`floor`]: a plain streaming read of the rows, no arithmetic: the
+//!   memory-bandwidth floor `streaming.rs` measures the row kernels against.
 //!
 //! Every peer computes exactly Hektor's quantities: l2 is the *squared*
 //! distance, ip is `1 - a·b`, cosine is `1 - a·b / (|a|·|b|)` (and `1` when
 //! a squared norm is below `f32::MIN_POSITIVE`).
 
 pub mod avx2;
+pub mod floor;
 
 pub use avx2::Avx2Kernels;
+pub use floor::ReadFloor;
 
 use hektor_kernels::reference::Reference;
 use hektor_kernels::Metric;
@@ -76,7 +80,7 @@ pub fn check_close(metric: Metric, got: f32, want: &Reference, rel: f64) -> Resu
     let scale = match metric {
         Metric::L2 => want.magnitude,
         Metric::Ip => want.magnitude + 1.0,
-        Metric::Cosine => 1.0,
+        Metric::Cosine | Metric::CosineNorms => 1.0,
     };
     let tolerance = rel * scale + 1e-30;
     let error = (got as f64 - want.distance).abs();
@@ -164,7 +168,7 @@ pub mod scalar {
         match metric {
             Metric::L2 => l2,
             Metric::Ip => ip,
-            Metric::Cosine => cosine,
+            Metric::Cosine | Metric::CosineNorms => cosine,
         }
     }
 }
@@ -223,7 +227,7 @@ impl Peers {
         match metric {
             Metric::L2 => Self::simsimd_l2,
             Metric::Ip => Self::simsimd_ip,
-            Metric::Cosine => Self::simsimd_cosine,
+            Metric::Cosine | Metric::CosineNorms => Self::simsimd_cosine,
         }
     }
 

@@ -64,6 +64,8 @@ pub enum CallError {
         "{what} has non-zero padding at element {index}: padded kernels need zero-padded rows"
     )]
     NonZeroPadding { what: &'static str, index: usize },
+    #[error("{what} stores inverse norm {value}: it must be finite and ≥ 0 (see reference::inverse_norm)")]
+    BadNorm { what: &'static str, value: String },
     #[error("stride {stride} is shorter than a row of {row} elements")]
     Stride { stride: usize, row: usize },
     #[error("row {id} ends at element {end}, past the base matrix of {len} elements")]

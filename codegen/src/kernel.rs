@@ -100,7 +100,7 @@ impl Kernel {
     /// Elements each vector (query and row) must hold: the dimension, or
     /// the dimension rounded up to the width for `tail=padded`.
     pub fn row_len(&self) -> usize {
-        self.inner.schedule.padded_len(self.inner.spec.dim)
+        self.inner.spec.row_len(&self.inner.schedule)
     }
 
     /// The kernel's machine code, for disassembly.
@@ -141,15 +141,28 @@ impl Kernel {
         self.check_padding(what, v)
     }
 
+    /// Zero padding between the components and the extra slots, and (for
+    /// `cosine_norms`) a usable stored inverse norm.
     fn check_padding(&self, what: &'static str, row: &[f32]) -> Result<(), CallError> {
         let dim = self.inner.spec.dim;
-        match row[dim..self.row_len()].iter().position(|&x| x != 0.0) {
-            Some(k) => Err(CallError::NonZeroPadding {
+        let extra = self.inner.spec.metric.extra_slots();
+        let padded_end = self.row_len() - extra;
+        if let Some(k) = row[dim..padded_end].iter().position(|&x| x != 0.0) {
+            return Err(CallError::NonZeroPadding {
                 what,
                 index: dim + k,
-            }),
-            None => Ok(()),
+            });
         }
+        if extra > 0 {
+            let inv = row[padded_end];
+            if !(inv.is_finite() && inv >= 0.0) {
+                return Err(CallError::BadNorm {
+                    what,
+                    value: inv.to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn check_rows(

@@ -106,6 +106,7 @@ fn generate(
     backend: &dyn Backend,
     opts: CompileOptions,
 ) -> Result<(LoweredCode, CompileStats, Option<Artifacts>), CodegenError> {
+    spec.check_schedule(schedule)?;
     backend.check_schedule(spec, schedule)?;
     let started = Instant::now();
     let mut f = build::kernel_ir(spec);

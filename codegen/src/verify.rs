@@ -66,11 +66,11 @@ impl Case {
     /// squared norm underflows f32 is defined as 1 by the kernel but not
     /// computable in f32 at all, so it is not a meaningful check.
     fn applies(self, metric: Metric) -> bool {
-        !(self == Case::AllDenormal && metric == Metric::Cosine)
+        !(self == Case::AllDenormal && metric.is_cosine())
     }
 
     fn exact(self, metric: Metric) -> bool {
-        self == Case::SmallIntegers && metric != Metric::Cosine
+        self == Case::SmallIntegers && !metric.is_cosine()
     }
 
     /// The query-side vector and a generator of the other side.
@@ -123,8 +123,15 @@ pub fn verify(kernel: &Kernel) -> Result<VerifyReport, CodegenError> {
         checked: 0,
         worst_error_ratio: 0.0,
     };
+    // Components, zero padding, then the metric's extra slots (the stored
+    // inverse norm of cosine_norms) at the end of the row.
     let pad = |mut v: Vec<f32>| {
+        let extra = spec.metric.extra_slots();
+        let inv = reference::inverse_norm(&v);
         v.resize(row_len, 0.0);
+        if extra > 0 {
+            v[row_len - 1] = inv;
+        }
         v
     };
     let mut check =
@@ -185,8 +192,8 @@ pub fn verify(kernel: &Kernel) -> Result<VerifyReport, CodegenError> {
                 let stride = row_len + 3;
                 let mut base = vec![0.0f32; ROWS * stride];
                 for r in 0..ROWS {
-                    let b = b_of(&mut rng);
-                    base[r * stride..r * stride + dim].copy_from_slice(&b);
+                    let b = pad(b_of(&mut rng));
+                    base[r * stride..r * stride + row_len].copy_from_slice(&b);
                 }
                 let q = pad(a.clone());
                 let mut batches: Vec<Vec<u32>> = vec![vec![], vec![(ROWS - 1) as u32]];

@@ -17,6 +17,7 @@
 //! | l2     | `γ_{d+3} · Σ (aᵢ−bᵢ)²` (a relative bound: every term is ≥ 0) |
 //! | ip     | `γ_{d+2} · (Σ |aᵢ·bᵢ| + 1)` |
 //! | cosine | `3 · γ_{d+3}` (Cauchy–Schwarz turns the dot product's bound into one on the cosine) |
+//! | cosine_norms | as cosine: the stored inverse norms are rounded once each |
 //!
 //! plus `n · f32::MIN_POSITIVE` (scaled by `1 / (|a|·|b|)` for cosine) for
 //! products that underflow into denormals. The bound is rigorous, yet tight
@@ -47,7 +48,7 @@ pub fn tolerance(metric: Metric, dim: usize, depth: usize, reference: &Reference
     match metric {
         Metric::L2 => gamma(depth + 3) * reference.magnitude + underflow,
         Metric::Ip => gamma(depth + 2) * (reference.magnitude + 1.0) + underflow,
-        Metric::Cosine => {
+        Metric::Cosine | Metric::CosineNorms => {
             let scaled_underflow = if reference.magnitude > 0.0 {
                 underflow / reference.magnitude
             } else {

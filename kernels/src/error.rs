@@ -4,7 +4,7 @@ use thiserror::Error;
 /// value so that a command-line user sees what to change.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SpecError {
-    #[error("unknown metric `{0}` (expected l2, ip or cosine)")]
+    #[error("unknown metric `{0}` (expected l2, ip, cosine or cosine_norms)")]
     UnknownMetric(String),
     #[error("unknown element type `{0}` (expected f32)")]
     UnknownElementType(String),

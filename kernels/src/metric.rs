@@ -14,16 +14,28 @@ pub enum Metric {
     /// Cosine distance `1 - a·b / (|a|·|b|)`; `1` when either vector has a
     /// squared norm below `f32::MIN_POSITIVE` (a zero vector is orthogonal to all).
     Cosine,
+    /// The same cosine distance, from vectors that carry their inverse norm
+    /// `1/|x|` (0 for a zero vector) in the element after the last
+    /// component: the kernel sums only `a·b`, so a pair costs what a dot
+    /// product costs. Row layout: `dim` components, then the inverse norm
+    /// ([`crate::reference::inverse_norm`]).
+    CosineNorms,
 }
 
 impl Metric {
+    /// The metrics a user picks from; `CosineNorms` is how an index stores
+    /// `Cosine` when it keeps norms with its vectors.
     pub const ALL: [Metric; 3] = [Metric::L2, Metric::Ip, Metric::Cosine];
+
+    /// Every metric a kernel can be generated for.
+    pub const KERNELS: [Metric; 4] = [Metric::L2, Metric::Ip, Metric::Cosine, Metric::CosineNorms];
 
     pub fn name(self) -> &'static str {
         match self {
             Metric::L2 => "l2",
             Metric::Ip => "ip",
             Metric::Cosine => "cosine",
+            Metric::CosineNorms => "cosine_norms",
         }
     }
 
@@ -35,7 +47,23 @@ impl Metric {
             Metric::L2 => 3,
             Metric::Ip => 2,
             Metric::Cosine => 6,
+            Metric::CosineNorms => 2,
         }
+    }
+
+    /// Elements a row carries after its `dim` components (the stored
+    /// inverse norm of `CosineNorms`).
+    pub fn extra_slots(self) -> usize {
+        match self {
+            Metric::CosineNorms => 1,
+            _ => 0,
+        }
+    }
+
+    /// Whether the distance is a cosine (and so shares its error bound and
+    /// its definition for zero vectors).
+    pub fn is_cosine(self) -> bool {
+        matches!(self, Metric::Cosine | Metric::CosineNorms)
     }
 }
 
@@ -52,6 +80,7 @@ impl FromStr for Metric {
             "l2" | "l2sq" | "euclidean" => Ok(Metric::L2),
             "ip" | "dot" | "inner" => Ok(Metric::Ip),
             "cosine" | "cos" => Ok(Metric::Cosine),
+            "cosine_norms" | "cosine-norms" => Ok(Metric::CosineNorms),
             _ => Err(SpecError::UnknownMetric(s.to_string())),
         }
     }

@@ -38,7 +38,7 @@ pub fn pair(metric: Metric, a: &[f32], b: &[f32]) -> Reference {
                 magnitude: abs,
             }
         }
-        Metric::Cosine => {
+        Metric::Cosine | Metric::CosineNorms => {
             let (dot, na, nb) = pairs.fold((0.0, 0.0, 0.0), |(d, na, nb), (x, y)| {
                 (d + x * y, na + x * x, nb + y * y)
             });
@@ -53,6 +53,19 @@ pub fn pair(metric: Metric, a: &[f32], b: &[f32]) -> Reference {
                 magnitude: na.sqrt() * nb.sqrt(),
             }
         }
+    }
+}
+
+/// The inverse norm `1/|x|` that `CosineNorms` rows carry after their
+/// components, computed in f64 and rounded once; 0 for a vector whose
+/// squared norm is below `f32::MIN_POSITIVE` (treated as zero, as `Cosine`
+/// does), which makes its distance to everything 1.
+pub fn inverse_norm(x: &[f32]) -> f32 {
+    let sq: f64 = x.iter().map(|&v| v as f64 * v as f64).sum();
+    if sq < f32::MIN_POSITIVE as f64 {
+        0.0
+    } else {
+        (1.0 / sq.sqrt()) as f32
     }
 }
 
@@ -104,6 +117,12 @@ mod tests {
         let orthogonal = pair(Metric::Cosine, &[1.0, 0.0], &[0.0, 5.0]).distance;
         assert_eq!(orthogonal, 1.0);
         assert_eq!(pair(Metric::Cosine, &[0.0, 0.0], &[1.0, 1.0]).distance, 1.0);
+        assert_eq!(
+            pair(Metric::CosineNorms, &a, &b),
+            pair(Metric::Cosine, &a, &b)
+        );
+        assert_eq!(inverse_norm(&[3.0, 4.0]), 0.2);
+        assert_eq!(inverse_norm(&[0.0, 0.0]), 0.0);
     }
 
     #[test]

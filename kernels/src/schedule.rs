@@ -79,7 +79,7 @@ impl Schedule {
     /// partial sums) fill the registers without spilling.
     pub fn default_for(spec: &crate::KernelSpec) -> Self {
         let accumulators = match spec.metric {
-            crate::Metric::L2 | crate::Metric::Ip => 8,
+            crate::Metric::L2 | crate::Metric::Ip | crate::Metric::CosineNorms => 8,
             crate::Metric::Cosine => 2,
         };
         Schedule {

@@ -33,6 +33,25 @@ impl KernelSpec {
         })
     }
 
+    /// Elements each row (and the query) must hold under `schedule`: the
+    /// components, padded to the width for `tail=padded`, plus the metric's
+    /// extra slots (the stored inverse norm of `cosine_norms`).
+    pub fn row_len(&self, schedule: &crate::Schedule) -> usize {
+        schedule.padded_len(self.dim) + self.metric.extra_slots()
+    }
+
+    /// Rejects schedules that contradict the spec's row layout.
+    pub fn check_schedule(&self, schedule: &crate::Schedule) -> Result<(), SpecError> {
+        schedule.validate()?;
+        if self.metric.extra_slots() > 0 && schedule.tail == crate::TailStrategy::Padded {
+            return Err(SpecError::InvalidSchedule(format!(
+                "tail=padded would run the vector loop over the inverse norm that {} rows store after their components; use tail=scalar or tail=masked",
+                self.metric
+            )));
+        }
+        Ok(())
+    }
+
     /// A symbol-safe name, used for the generated function.
     pub fn symbol(&self) -> String {
         format!(

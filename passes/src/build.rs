@@ -139,6 +139,32 @@ impl Builder {
                     Op::Binary(BinOp::FSub, one, dot),
                 )
             }
+            Metric::CosineNorms => {
+                // 1 − (a·b)·(1/|a|)·(1/|b|): the inverse norms sit right
+                // after the components, at index n.
+                let dot = self.dot(out, a, b, n, zero, "dot");
+                let inv_a = self.load(out, a, n, "inv_norm_a");
+                let inv_b = self.load(out, b, n, "inv_norm_b");
+                let scaled = self.op(
+                    out,
+                    Some(Type::F32),
+                    "scaled",
+                    Op::Binary(BinOp::FMul, dot, inv_a),
+                );
+                let cos = self.op(
+                    out,
+                    Some(Type::F32),
+                    "cos",
+                    Op::Binary(BinOp::FMul, scaled, inv_b),
+                );
+                let one = self.op(out, Some(Type::F32), "one", Op::FConst(1.0));
+                self.op(
+                    out,
+                    Some(Type::F32),
+                    "dist",
+                    Op::Binary(BinOp::FSub, one, cos),
+                )
+            }
             Metric::Cosine => {
                 let dot = self.dot(out, a, b, n, zero, "dot");
                 let na = self.dot(out, a, a, n, zero, "norm_a");

@@ -20,7 +20,7 @@ pub fn default_schedule(spec: &KernelSpec, backend: &dyn Backend) -> Schedule {
     // 96..1536 ranks these first or within noise of first).
     let vectors = spec.dim / width as usize;
     let accumulators = match spec.metric {
-        Metric::L2 | Metric::Ip if vectors >= 32 => 4,
+        Metric::L2 | Metric::Ip | Metric::CosineNorms if vectors >= 32 => 4,
         _ => 2,
     };
     Schedule {

@@ -96,14 +96,14 @@ fn kernels_table_and_json() {
     let o = hektor(&["kernels", "--dim", "96", "--time-ms", "5"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = stdout(&o);
-    for m in ["l2", "ip", "cosine"] {
+    for m in ["l2", "ip", "cosine", "cosine_norms"] {
         for s in ["pair", "gather", "scan"] {
             assert!(text.contains(&format!("{m}.f32.d96.{s}")), "{text}");
         }
     }
     let tiers = if cfg!(feature = "llvm") { 2 } else { 1 };
     assert!(
-        text.contains(&format!("{} kernels compiled and verified", 9 * tiers)),
+        text.contains(&format!("{} kernels compiled and verified", 12 * tiers)),
         "{text}"
     );
 

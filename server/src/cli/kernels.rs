@@ -18,7 +18,7 @@ pub struct KernelsArgs {
     #[arg(long, value_parser = args::dim, allow_negative_numbers = true)]
     dim: usize,
     /// Metrics, comma-separated.
-    #[arg(long, value_parser = args::metric, value_delimiter = ',', default_value = "l2,ip,cosine")]
+    #[arg(long, value_parser = args::metric, value_delimiter = ',', default_value = "l2,ip,cosine,cosine_norms")]
     metric: Vec<Metric>,
     /// Shapes, comma-separated.
     #[arg(long, value_parser = args::shape, value_delimiter = ',', default_value = "pair,gather,scan")]
@@ -137,7 +137,7 @@ pub fn run(a: KernelsArgs) -> Result<(), Failure> {
         .ok();
         writeln!(
             stdout,
-            "{:<26} {:<56} {:<10} {:>10} {:>7} {:>18} {:>8}",
+            "{:<30} {:<56} {:<10} {:>10} {:>7} {:>18} {:>8}",
             "kernel", "schedule (source)", "backend", "compile µs", "code B", "verified", "ns/dist"
         )
         .ok();
@@ -166,7 +166,7 @@ pub fn run(a: KernelsArgs) -> Result<(), Failure> {
                     .map_or("-".to_string(), |n| format!("{n:.1}"));
                 writeln!(
                     stdout,
-                    "{:<26} {:<56} {:<10} {:>10.0} {:>7} {:>18} {:>8}",
+                    "{:<30} {:<56} {:<10} {:>10.0} {:>7} {:>18} {:>8}",
                     r.spec,
                     format!("{} ({:?})", r.schedule, r.schedule_source).to_lowercase(),
                     r.backend,
