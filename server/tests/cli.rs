@@ -412,3 +412,32 @@ fn mca_shows_the_model_next_to_the_measurement() {
     );
     assert!(text.contains("not measured"), "{text}");
 }
+
+#[cfg(feature = "llvm")]
+#[test]
+fn tiers_shows_cranelift_serving_then_llvm_swapping_in() {
+    let o = hektor(&[
+        "tiers",
+        "--dim",
+        "33",
+        "--metric",
+        "ip",
+        "--shape",
+        "pair,scan",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    for spec in ["ip.f32.d33.pair", "ip.f32.d33.scan"] {
+        let serving = text
+            .find(&format!("{spec:<30} serving  cranelift"))
+            .expect(&text);
+        let swapped = text
+            .find(&format!("{spec:<30} swapped  cranelift -> llvm"))
+            .expect(&text);
+        assert!(serving < swapped, "{text}");
+        assert!(
+            text.contains(&format!("{spec:<30} served by llvm")),
+            "{text}"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 mod args;
 mod ir;
 mod kernels;
+mod tiers;
 mod tune;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,8 @@ enum Command {
     Ir(ir::IrArgs),
     /// Generate, verify and time every kernel an index of this dimension needs.
     Kernels(kernels::KernelsArgs),
+    /// Watch tiered compilation: Cranelift serves at once, LLVM swaps in.
+    Tiers(tiers::TiersArgs),
     /// Time candidate schedules on this machine and store the fastest.
     Tune(tune::TuneArgs),
 }
@@ -70,6 +73,7 @@ pub fn run() -> ExitCode {
         Command::Ir(a) => ir::run(a),
         Command::Kernels(a) => kernels::run(a),
         Command::Tune(a) => tune::run(a),
+        Command::Tiers(a) => tiers::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
