@@ -73,6 +73,11 @@ pub trait Backend: Send + Sync {
     /// the width default schedules start from.
     fn max_width(&self) -> u32;
 
+    /// Whether this backend can generate kernels over `dtype` vectors.
+    fn supports_dtype(&self, dtype: hektor_kernels::ElementType) -> bool {
+        dtype == hektor_kernels::ElementType::F32
+    }
+
     /// Whether the generated code can run here (false when generating for
     /// another CPU, to inspect its machine code).
     fn can_execute(&self) -> bool {

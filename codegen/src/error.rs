@@ -53,6 +53,11 @@ pub enum CallError {
         actual: &'static str,
         called: &'static str,
     },
+    #[error("kernel {spec} reads {} vectors, called with {called}", spec.dtype)]
+    WrongElementType {
+        spec: KernelSpec,
+        called: &'static str,
+    },
     #[error("{what} has {got} elements, kernel {spec} needs {want}")]
     Length {
         spec: KernelSpec,

@@ -7,13 +7,15 @@
 
 use crate::backend::{BackendKind, LoweredCode};
 use crate::CallError;
-use hektor_kernels::{KernelSpec, Schedule, Shape};
+use hektor_kernels::{Element, KernelSpec, Schedule, Shape};
 use std::sync::Arc;
 use std::time::Duration;
 
-type PairFn = unsafe extern "C" fn(*const f32, *const f32) -> f32;
-type GatherFn = unsafe extern "C" fn(*const f32, *const f32, i64, *const u32, i64, *mut f32);
-type ScanFn = unsafe extern "C" fn(*const f32, *const f32, i64, i64, *mut f32);
+// Vectors are passed as untyped pointers: their element type (f32, f16)
+// is the spec's, checked by the safe calls.
+type PairFn = unsafe extern "C" fn(*const u8, *const u8) -> f32;
+type GatherFn = unsafe extern "C" fn(*const u8, *const u8, i64, *const u32, i64, *mut f32);
+type ScanFn = unsafe extern "C" fn(*const u8, *const u8, i64, i64, *mut f32);
 
 /// Where the time to produce a kernel went, and how big it is.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -128,7 +130,19 @@ impl Kernel {
         }
     }
 
-    fn check_vector(&self, what: &'static str, v: &[f32]) -> Result<(), CallError> {
+    fn expect_element<T: Element>(&self) -> Result<(), CallError> {
+        if T::TYPE == self.inner.spec.dtype {
+            Ok(())
+        } else {
+            Err(CallError::WrongElementType {
+                spec: self.inner.spec,
+                called: T::TYPE.name(),
+            })
+        }
+    }
+
+    fn check_vector<T: Element>(&self, what: &'static str, v: &[T]) -> Result<(), CallError> {
+        self.expect_element::<T>()?;
         let want = self.row_len();
         if v.len() != want {
             return Err(CallError::Length {
@@ -143,18 +157,18 @@ impl Kernel {
 
     /// Zero padding between the components and the extra slots, and (for
     /// `cosine_norms`) a usable stored inverse norm.
-    fn check_padding(&self, what: &'static str, row: &[f32]) -> Result<(), CallError> {
+    fn check_padding<T: Element>(&self, what: &'static str, row: &[T]) -> Result<(), CallError> {
         let dim = self.inner.spec.dim;
         let extra = self.inner.spec.metric.extra_slots();
         let padded_end = self.row_len() - extra;
-        if let Some(k) = row[dim..padded_end].iter().position(|&x| x != 0.0) {
+        if let Some(k) = row[dim..padded_end].iter().position(|&x| x.to_f32() != 0.0) {
             return Err(CallError::NonZeroPadding {
                 what,
                 index: dim + k,
             });
         }
         if extra > 0 {
-            let inv = row[padded_end];
+            let inv = row[padded_end].to_f32();
             if !(inv.is_finite() && inv >= 0.0) {
                 return Err(CallError::BadNorm {
                     what,
@@ -165,9 +179,9 @@ impl Kernel {
         Ok(())
     }
 
-    fn check_rows(
+    fn check_rows<T: Element>(
         &self,
-        base: &[f32],
+        base: &[T],
         stride: usize,
         rows: impl Iterator<Item = usize>,
     ) -> Result<(), CallError> {
@@ -195,7 +209,7 @@ impl Kernel {
     }
 
     /// The distance between `a` and `b` (`pair` kernels).
-    pub fn pair(&self, a: &[f32], b: &[f32]) -> Result<f32, CallError> {
+    pub fn pair<T: Element>(&self, a: &[T], b: &[T]) -> Result<f32, CallError> {
         self.expect_shape(Shape::Pair)?;
         self.check_vector("a", a)?;
         self.check_vector("b", b)?;
@@ -206,25 +220,26 @@ impl Kernel {
 
     /// # Safety
     /// The kernel must be a `pair` kernel, and `a` and `b` must each point
-    /// at `row_len()` readable f32s (zero past `dim` for padded kernels).
+    /// at `row_len()` readable elements of the spec's element type (zero
+    /// past `dim` for padded kernels).
     #[inline]
-    pub unsafe fn pair_unchecked(&self, a: *const f32, b: *const f32) -> f32 {
+    pub unsafe fn pair_unchecked<T: Element>(&self, a: *const T, b: *const T) -> f32 {
         debug_assert_eq!(self.inner.spec.shape, Shape::Pair);
         // SAFETY: pair kernels are generated with exactly this signature and
         // the System V calling convention, which `extern "C"` is on x86-64
         // Linux; the caller upholds the memory contract.
         unsafe {
             let f: PairFn = std::mem::transmute(self.inner.code.entry);
-            f(a, b)
+            f(a.cast(), b.cast())
         }
     }
 
     /// Distances from `query` to rows `ids` of `base` (row `i` starts at
     /// element `i · stride`), written to `out[..ids.len()]` (`gather`).
-    pub fn gather(
+    pub fn gather<T: Element>(
         &self,
-        query: &[f32],
-        base: &[f32],
+        query: &[T],
+        base: &[T],
         stride: usize,
         ids: &[u32],
         out: &mut [f32],
@@ -251,10 +266,10 @@ impl Kernel {
     /// `base + id·stride` points at `row_len()` readable f32s; `out` has
     /// room for `ids.len()` f32s.
     #[inline]
-    pub unsafe fn gather_unchecked(
+    pub unsafe fn gather_unchecked<T: Element>(
         &self,
-        query: *const f32,
-        base: *const f32,
+        query: *const T,
+        base: *const T,
         stride: usize,
         ids: &[u32],
         out: *mut f32,
@@ -265,8 +280,8 @@ impl Kernel {
         unsafe {
             let f: GatherFn = std::mem::transmute(self.inner.code.entry);
             f(
-                query,
-                base,
+                query.cast(),
+                base.cast(),
                 stride as i64,
                 ids.as_ptr(),
                 ids.len() as i64,
@@ -277,10 +292,10 @@ impl Kernel {
 
     /// Distances from `query` to rows `0..count` of `base`, into
     /// `out[..count]` (`scan`).
-    pub fn scan(
+    pub fn scan<T: Element>(
         &self,
-        query: &[f32],
-        base: &[f32],
+        query: &[T],
+        base: &[T],
         stride: usize,
         count: usize,
         out: &mut [f32],
@@ -316,10 +331,10 @@ impl Kernel {
     /// `0..count` of `stride` elements from `base` are readable; `out` has
     /// room for `count` f32s.
     #[inline]
-    pub unsafe fn scan_unchecked(
+    pub unsafe fn scan_unchecked<T: Element>(
         &self,
-        query: *const f32,
-        base: *const f32,
+        query: *const T,
+        base: *const T,
         stride: usize,
         count: usize,
         out: *mut f32,
@@ -329,7 +344,7 @@ impl Kernel {
         // upholds the memory contract.
         unsafe {
             let f: ScanFn = std::mem::transmute(self.inner.code.entry);
-            f(query, base, stride as i64, count as i64, out)
+            f(query.cast(), base.cast(), stride as i64, count as i64, out)
         }
     }
 }

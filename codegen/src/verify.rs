@@ -12,7 +12,7 @@
 use crate::{CodegenError, Kernel};
 use hektor_kernels::bound::tolerance;
 use hektor_kernels::reference::{self, Reference};
-use hektor_kernels::{Metric, Shape};
+use hektor_kernels::{f16, Element, ElementType, Metric, Shape};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -74,10 +74,25 @@ impl Case {
     }
 
     /// The query-side vector and a generator of the other side.
-    fn vector(self, rng: &mut StdRng, dim: usize, side: usize) -> Vec<f32> {
+    /// Values exactly representable in the element type `T` (so that the
+    /// oracle, fed the f32 values, sees what the kernel sees).
+    fn vector<T: Element>(self, rng: &mut StdRng, dim: usize, side: usize) -> Vec<f32> {
+        self.raw_vector::<T>(rng, dim, side)
+            .into_iter()
+            .map(|x| T::from_f32(x).to_f32())
+            .collect()
+    }
+
+    fn raw_vector<T: Element>(self, rng: &mut StdRng, dim: usize, side: usize) -> Vec<f32> {
+        // The smallest normal and the largest finite value of the element
+        // type decide what "denormal" and "large" mean for it.
+        let (min_normal, max_finite) = match T::TYPE {
+            ElementType::F16 => (6.103_515_6e-5_f32, 65504.0f32),
+            _ => (f32::MIN_POSITIVE, f32::MAX),
+        };
         let uniform = |rng: &mut StdRng| rng.random_range(-1.0f32..1.0);
         let denormal = |rng: &mut StdRng| {
-            let m = f32::MIN_POSITIVE * rng.random_range(0.001f32..0.999);
+            let m = min_normal * rng.random_range(0.001f32..0.999);
             if rng.random::<bool>() {
                 m
             } else {
@@ -105,7 +120,7 @@ impl Case {
             (Case::Large, _) => {
                 // Keep Σ aᵢbᵢ and Σ (aᵢ−bᵢ)² below f32::MAX: the oracle is
                 // finite there, so the kernel must be too.
-                let scale = (1e37f64 / dim as f64).sqrt() as f32 / 2.0;
+                let scale = ((1e37f64 / dim as f64).sqrt() as f32 / 2.0).min(max_finite / 2.0);
                 (0..dim).map(|_| uniform(rng) * scale).collect()
             }
         }
@@ -114,6 +129,17 @@ impl Case {
 
 /// Runs every case; the first output outside its bound is an error.
 pub fn verify(kernel: &Kernel) -> Result<VerifyReport, CodegenError> {
+    match kernel.spec().dtype {
+        ElementType::F32 => verify_as::<f32>(kernel),
+        ElementType::F16 => verify_as::<f16>(kernel),
+        other => Err(CodegenError::Spec(
+            hektor_kernels::SpecError::UnsupportedElementType(other.to_string()),
+        )),
+    }
+}
+
+/// [`verify`] for a kernel whose vectors hold `T`s.
+fn verify_as<T: Element>(kernel: &Kernel) -> Result<VerifyReport, CodegenError> {
     let spec = *kernel.spec();
     let schedule = *kernel.schedule();
     let dim = spec.dim;
@@ -125,14 +151,14 @@ pub fn verify(kernel: &Kernel) -> Result<VerifyReport, CodegenError> {
     };
     // Components, zero padding, then the metric's extra slots (the stored
     // inverse norm of cosine_norms) at the end of the row.
-    let pad = |mut v: Vec<f32>| {
+    let pad = |v: &[f32]| -> Vec<T> {
         let extra = spec.metric.extra_slots();
-        let inv = reference::inverse_norm(&v);
-        v.resize(row_len, 0.0);
+        let mut out: Vec<T> = v.iter().map(|&x| T::from_f32(x)).collect();
+        out.resize(row_len, T::from_f32(0.0));
         if extra > 0 {
-            v[row_len - 1] = inv;
+            out[row_len - 1] = T::from_f32(reference::inverse_norm(v));
         }
-        v
+        out
     };
     let mut check =
         |case: Case, index: usize, got: f32, want: &Reference| -> Result<(), CodegenError> {
@@ -170,12 +196,12 @@ pub fn verify(kernel: &Kernel) -> Result<VerifyReport, CodegenError> {
             continue;
         }
         let mut rng = StdRng::seed_from_u64(0x6b65_726e_656c ^ seed as u64);
-        let a = case.vector(&mut rng, dim, 0);
+        let a = case.vector::<T>(&mut rng, dim, 0);
         let b_of = |rng: &mut StdRng| {
             if case == Case::Identical {
                 a.clone()
             } else {
-                case.vector(rng, dim, 1)
+                case.vector::<T>(rng, dim, 1)
             }
         };
         match spec.shape {
@@ -183,19 +209,23 @@ pub fn verify(kernel: &Kernel) -> Result<VerifyReport, CodegenError> {
                 for _ in 0..3 {
                     let b = b_of(&mut rng);
                     let want = reference::pair(spec.metric, &a, &b);
-                    let got = kernel.pair(&pad(a.clone()), &pad(b)).map_err(call_failed)?;
+                    let got = kernel.pair(&pad(&a), &pad(&b)).map_err(call_failed)?;
                     check(case, 0, got, &want)?;
                 }
             }
             Shape::Gather | Shape::Scan => {
                 const ROWS: usize = 9;
                 let stride = row_len + 3;
-                let mut base = vec![0.0f32; ROWS * stride];
+                // The kernel reads `base` (elements of T); the oracle reads
+                // the same values as f32 in `oracle_base`.
+                let mut base = vec![T::from_f32(0.0); ROWS * stride];
+                let mut oracle_base = vec![0.0f32; ROWS * stride];
                 for r in 0..ROWS {
-                    let b = pad(b_of(&mut rng));
-                    base[r * stride..r * stride + row_len].copy_from_slice(&b);
+                    let b = b_of(&mut rng);
+                    base[r * stride..r * stride + row_len].copy_from_slice(&pad(&b));
+                    oracle_base[r * stride..r * stride + dim].copy_from_slice(&b);
                 }
-                let q = pad(a.clone());
+                let q = pad(&a);
                 let mut batches: Vec<Vec<u32>> = vec![vec![], vec![(ROWS - 1) as u32]];
                 if spec.shape == Shape::Gather {
                     // Out of order, repeated, and longer than the largest
@@ -213,14 +243,14 @@ pub fn verify(kernel: &Kernel) -> Result<VerifyReport, CodegenError> {
                             kernel
                                 .gather(&q, &base, stride, &ids, &mut out)
                                 .map_err(call_failed)?;
-                            reference::gather(spec.metric, &a, &base, stride, &ids)
+                            reference::gather(spec.metric, &a, &oracle_base, stride, &ids)
                         }
                         _ => {
                             let count = if ids.len() == 1 { 1 } else { ids.len() };
                             kernel
                                 .scan(&q, &base, stride, count, &mut out)
                                 .map_err(call_failed)?;
-                            reference::scan(spec.metric, &a, &base, stride, count)
+                            reference::scan(spec.metric, &a, &oracle_base, stride, count)
                         }
                     };
                     for (i, w) in want.iter().enumerate() {

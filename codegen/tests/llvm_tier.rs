@@ -152,3 +152,77 @@ fn code_for_another_cpu_is_never_run() {
 fn unknown_cpus_are_refused() {
     assert!(LlvmBackend::for_cpu("pentium-9000").is_err());
 }
+
+#[test]
+fn f16_kernels_widen_on_load_and_agree_with_the_oracle() {
+    for width in host_widths() {
+        for dim in [1usize, 7, 16, 31, 100, 768] {
+            for metric in Metric::ALL {
+                for shape in Shape::ALL {
+                    for tail in ["scalar", "masked", "padded"] {
+                        if width == 1 && tail == "masked" {
+                            continue;
+                        }
+                        let s = KernelSpec::new(metric, ElementType::F16, dim, shape).unwrap();
+                        let schedule: Schedule =
+                            format!("width={width},acc=2,tail={tail}").parse().unwrap();
+                        if let Err(e) = compile(&s, &schedule, host(), CompileOptions::default()) {
+                            panic!("{s} [{schedule}]: {e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn f16_code_converts_with_vcvtph2ps() {
+    let backend = LlvmBackend::for_cpu("sapphirerapids").unwrap();
+    let s = KernelSpec::new(Metric::Ip, ElementType::F16, 768, Shape::Pair).unwrap();
+    let i = inspect(&s, &"width=16,acc=4".parse().unwrap(), &backend).unwrap();
+    let asm = disasm::disassemble(&i.code, i.address);
+    assert!(
+        asm.lines()
+            .any(|l| l.contains("vcvtph2ps") && l.contains("zmm")),
+        "{asm}"
+    );
+    assert!(
+        asm.lines()
+            .any(|l| l.contains("vfmadd") && l.contains("zmm")),
+        "{asm}"
+    );
+}
+
+#[test]
+fn f16_calls_check_the_element_type() {
+    use hektor_codegen::CallError;
+    use hektor_kernels::f16;
+    let s = KernelSpec::new(Metric::L2, ElementType::F16, 4, Shape::Pair).unwrap();
+    let k = compile(
+        &s,
+        &"width=4".parse().unwrap(),
+        host(),
+        CompileOptions::default(),
+    )
+    .unwrap()
+    .kernel;
+    let a: Vec<f16> = [1.0f32, 2.0, 3.0, 4.0]
+        .iter()
+        .map(|&x| f16::from_f32(x))
+        .collect();
+    let b: Vec<f16> = [1.0f32, 0.0, 3.0, 2.0]
+        .iter()
+        .map(|&x| f16::from_f32(x))
+        .collect();
+    assert_eq!(k.pair(&a, &b), Ok(8.0));
+    assert!(matches!(
+        k.pair(&[1.0f32; 4], &[1.0f32; 4]),
+        Err(CallError::WrongElementType { .. })
+    ));
+    // f16 needs the LLVM tier; cosine_norms keeps f32 norms.
+    let cl = hektor_codegen::cranelift::CraneliftBackend::host().unwrap();
+    let err = compile(&s, &Schedule::default(), &cl, CompileOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("LLVM tier"), "{err}");
+    assert!(KernelSpec::new(Metric::CosineNorms, ElementType::F16, 4, Shape::Pair).is_err());
+}

@@ -6,9 +6,11 @@ use thiserror::Error;
 pub enum SpecError {
     #[error("unknown metric `{0}` (expected l2, ip, cosine or cosine_norms)")]
     UnknownMetric(String),
-    #[error("unknown element type `{0}` (expected f32)")]
+    #[error("unknown element type `{0}` (expected f32 or f16)")]
     UnknownElementType(String),
-    #[error("element type `{0}` is not supported by this version of Hektor yet (supported: f32)")]
+    #[error(
+        "element type `{0}` is not supported by this version of Hektor yet (supported: f32, f16)"
+    )]
     UnsupportedElementType(String),
     #[error("unknown shape `{0}` (expected pair, gather or scan)")]
     UnknownShape(String),

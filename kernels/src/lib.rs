@@ -16,8 +16,10 @@ mod schedule;
 mod shape;
 mod spec;
 
-pub use dtype::ElementType;
+pub use dtype::{Element, ElementType};
 pub use error::SpecError;
+/// IEEE half precision, the element of `f16` vectors (from the `half` crate).
+pub use half::f16;
 pub use metric::Metric;
 pub use schedule::{Schedule, TailStrategy, Unroll};
 pub use shape::Shape;

@@ -25,6 +25,11 @@ impl KernelSpec {
         shape: Shape,
     ) -> Result<Self, SpecError> {
         check_dim(dim as u64)?;
+        if metric.extra_slots() > 0 && dtype != ElementType::F32 {
+            return Err(SpecError::InvalidSpec(format!(
+                "{metric}.{dtype}: {metric} stores its inverse norm in an f32 slot, so its vectors are f32"
+            )));
+        }
         Ok(KernelSpec {
             metric,
             dtype,
@@ -119,7 +124,9 @@ mod tests {
         assert_eq!(check_dim(65537), Err(SpecError::DimensionOutOfRange(65537)));
         assert_eq!(check_dim(65536), Ok(65536));
         assert!("l2.f32.d0.pair".parse::<KernelSpec>().is_err());
-        assert!("l2.f16.d8.pair".parse::<KernelSpec>().is_err());
+        assert!("l2.f16.d8.pair".parse::<KernelSpec>().is_ok());
+        assert!("l2.i8.d8.pair".parse::<KernelSpec>().is_err());
+        assert!("cosine_norms.f16.d8.pair".parse::<KernelSpec>().is_err());
         assert!("l2.f32.pair".parse::<KernelSpec>().is_err());
     }
 }

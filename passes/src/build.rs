@@ -11,8 +11,8 @@
 //! `stride` is in elements; `ids` are u32 row numbers; `out` receives one
 //! f32 distance per row.
 
-use crate::ir::{Address, BinOp, Bound, Function, Inst, Loop, Op, Type, Value};
-use hektor_kernels::{KernelSpec, Metric, Shape};
+use crate::ir::{Address, BinOp, Bound, Function, Inst, Loop, MemElem, Op, Type, Value};
+use hektor_kernels::{ElementType, KernelSpec, Metric, Shape};
 
 /// The name of the runtime-dimension parameter that `specialize-dim` binds.
 pub const DIM_PARAM: &str = "n";
@@ -21,6 +21,7 @@ pub const DIM_PARAM: &str = "n";
 pub fn kernel_ir(spec: &KernelSpec) -> Function {
     let mut b = Builder {
         f: Function::new(spec.symbol()),
+        elem: mem_elem(spec.dtype),
     };
     b.build(spec);
     b.f
@@ -28,6 +29,16 @@ pub fn kernel_ir(spec: &KernelSpec) -> Function {
 
 struct Builder {
     f: Function,
+    /// How the vectors' components are stored.
+    elem: MemElem,
+}
+
+/// The memory form of a spec's element type; arithmetic stays in f32.
+pub fn mem_elem(dtype: ElementType) -> MemElem {
+    match dtype {
+        ElementType::F16 => MemElem::F16,
+        _ => MemElem::Native,
+    }
 }
 
 impl Builder {
@@ -72,6 +83,7 @@ impl Builder {
                             ptr: ids,
                             index: Some(j),
                             offset: 0,
+                            elem: MemElem::Native,
                         };
                         self.op(&mut rows, Some(Type::U32), "id", Op::Load(addr))
                     }
@@ -85,6 +97,7 @@ impl Builder {
                         base,
                         index,
                         stride,
+                        elem: self.elem,
                     },
                 );
                 let d = self.distance(&mut rows, spec.metric, q, row, n, zero);
@@ -92,6 +105,7 @@ impl Builder {
                     ptr: out,
                     index: Some(j),
                     offset: 0,
+                    elem: MemElem::Native,
                 };
                 self.op(&mut rows, None, "", Op::Store { addr, value: d });
                 body.push(Inst::Loop(Loop {
@@ -204,6 +218,7 @@ impl Builder {
             ptr,
             index: Some(i),
             offset: 0,
+            elem: self.elem,
         };
         self.op(out, Some(Type::F32), name, Op::Load(addr))
     }

@@ -107,6 +107,26 @@ impl BinOp {
     ];
 }
 
+/// How an element is stored in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MemElem {
+    /// As the value's type says: f32 (or u32 ids), 4 bytes.
+    #[default]
+    Native,
+    /// IEEE half precision, 2 bytes, widened to f32 (exactly) on load.
+    F16,
+}
+
+impl MemElem {
+    /// Bytes one element occupies.
+    pub fn bytes(self) -> i64 {
+        match self {
+            MemElem::Native => 4,
+            MemElem::F16 => 2,
+        }
+    }
+}
+
 /// The element address `ptr + (index + offset) · sizeof(elem)`; a missing
 /// index means 0 (straight-line code after full unrolling).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,6 +134,8 @@ pub struct Address {
     pub ptr: Value,
     pub index: Option<Value>,
     pub offset: i64,
+    /// How the addressed elements are stored.
+    pub elem: MemElem,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -138,11 +160,12 @@ pub enum Op {
     Splat(Value),
     /// Sum of a vector's lanes (pairwise).
     ReduceAdd(Value),
-    /// `base + index · stride · 4` bytes: the start of row `index`.
+    /// `base + index · stride · sizeof(elem)` bytes: the start of row `index`.
     RowAddr {
         base: Value,
         index: Value,
         stride: Value,
+        elem: MemElem,
     },
     /// Prefetch `bytes` bytes starting at `ptr` into the cache.
     PrefetchRow {
@@ -182,6 +205,7 @@ impl Op {
                 base,
                 index,
                 stride,
+                ..
             } => vec![*base, *index, *stride],
             Op::PrefetchRow { ptr, .. } => vec![*ptr],
             Op::CosineDistance {
@@ -220,6 +244,7 @@ impl Op {
                 base,
                 index,
                 stride,
+                ..
             } => {
                 *base = f(*base);
                 *index = f(*index);

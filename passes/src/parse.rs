@@ -1,7 +1,7 @@
 //! Reads the text form that [`crate::print`] writes. Lines starting with `;`
 //! are comments. Names made only of digits are treated as unnamed values.
 
-use crate::ir::{Address, BinOp, Bound, Function, Inst, Loop, Op, Type, Value};
+use crate::ir::{Address, BinOp, Bound, Function, Inst, Loop, MemElem, Op, Type, Value};
 use crate::ParseError;
 use std::collections::HashMap;
 
@@ -439,6 +439,13 @@ impl Parser {
                         base: v[0],
                         index: v[1],
                         stride: v[2],
+                        elem: match suffix.as_deref() {
+                            None => MemElem::Native,
+                            Some("f16") => MemElem::F16,
+                            Some(other) => {
+                                return Err(c.err(format!("unknown row element `{other}`")))
+                            }
+                        },
                     },
                     Some(Type::Ptr),
                 )
@@ -497,12 +504,23 @@ impl Parser {
     fn address(&self, c: &mut Cur) -> Result<Address, ParseError> {
         let ptr_name = c.val_name()?;
         let ptr = self.lookup(c, &ptr_name)?;
+        let elem = if c.eat_punct(':') {
+            match c.word()?.as_str() {
+                "f16" => MemElem::F16,
+                other => {
+                    return Err(c.err(format!("unknown memory element `{other}` (expected f16)")))
+                }
+            }
+        } else {
+            MemElem::Native
+        };
         c.punct('[')?;
         let addr = match c.next()? {
             Tok::Int(off) => Address {
                 ptr,
                 index: None,
                 offset: off,
+                elem,
             },
             Tok::Val(i) => {
                 let index = Some(self.lookup(c, &i)?);
@@ -513,7 +531,12 @@ impl Parser {
                 } else {
                     0
                 };
-                Address { ptr, index, offset }
+                Address {
+                    ptr,
+                    index,
+                    offset,
+                    elem,
+                }
             }
             t => return Err(c.err(format!("expected an index, found {t:?}"))),
         };

@@ -16,7 +16,7 @@
 //! the others are numbered in order of definition. [`crate::parse`] reads
 //! exactly this form back, so `print(parse(text)) == text` for printed text.
 
-use crate::ir::{Address, Bound, Function, Inst, Loop, Op, Value};
+use crate::ir::{Address, Bound, Function, Inst, Loop, MemElem, Op, Value};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
@@ -150,7 +150,10 @@ impl Printer<'_> {
     }
 
     fn addr(&self, a: &Address) -> String {
-        let ptr = self.use_(a.ptr);
+        let ptr = match a.elem {
+            MemElem::Native => self.use_(a.ptr),
+            MemElem::F16 => format!("{}:f16", self.use_(a.ptr)),
+        };
         match (a.index, a.offset) {
             (None, off) => format!("{ptr}[{off}]"),
             (Some(i), 0) => format!("{ptr}[{}]", self.use_(i)),
@@ -180,7 +183,14 @@ impl Printer<'_> {
                 base,
                 index,
                 stride,
-            } => format!("row_addr {}, {}, {}", u(base), u(index), u(stride)),
+                elem,
+            } => format!(
+                "row_addr{} {}, {}, {}",
+                if *elem == MemElem::F16 { ".f16" } else { "" },
+                u(base),
+                u(index),
+                u(stride)
+            ),
             Op::PrefetchRow { ptr, bytes } => format!("prefetch_row {}, {bytes}", u(ptr)),
             Op::CosineDistance {
                 dot,

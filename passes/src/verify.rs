@@ -251,6 +251,7 @@ impl Verifier<'_> {
                 base,
                 index,
                 stride,
+                ..
             } => {
                 self.expect(*base, |t| t == Type::Ptr, "ptr")?;
                 self.expect(*index, Type::is_int, "i64 or u32")?;

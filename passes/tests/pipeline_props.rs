@@ -249,6 +249,7 @@ impl Machine {
                             base,
                             index,
                             stride,
+                            ..
                         } => {
                             let V::P(buf, off) = *fr.get(*base) else {
                                 panic!("not a pointer")

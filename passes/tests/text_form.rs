@@ -202,6 +202,7 @@ fn duplicate_and_unreadable_names_are_numbered() {
                 ptr: a,
                 index: None,
                 offset: k as i64,
+                elem: Default::default(),
             }),
             Some(p) => Op::Binary(BinOp::FAdd, p, p),
         };

@@ -42,6 +42,7 @@ pub struct KernelRegistry {
 #[derive(Debug, Clone)]
 pub struct PrepareRequest<'a> {
     pub dim: usize,
+    pub dtype: ElementType,
     pub metrics: &'a [Metric],
     pub shapes: &'a [Shape],
     /// `key=value` overrides applied on top of each kernel's schedule.
@@ -52,7 +53,7 @@ pub struct PrepareRequest<'a> {
 
 impl KernelRegistry {
     /// Compiles and verifies the kernel for every metric × shape of `req`
-    /// (f32) on every backend given, with the schedule `book` names,
+    /// on every backend given that supports its element type, with the schedule `book` names,
     /// timing each when asked. `progress` hears of each kernel as it is
     /// ready. The first failure stops start-up: a kernel that cannot be
     /// verified is never served. When several backends are given, the last
@@ -66,8 +67,10 @@ impl KernelRegistry {
         let mut registry = KernelRegistry::default();
         for &metric in req.metrics {
             for &shape in req.shapes {
-                let spec = KernelSpec::new(metric, ElementType::F32, req.dim, shape)?;
-                for &backend in backends {
+                let spec = KernelSpec::new(metric, req.dtype, req.dim, shape)?;
+                // A tier that cannot handle the element type (Cranelift and
+                // f16) is skipped; the others serve it.
+                for &backend in backends.iter().filter(|b| b.supports_dtype(req.dtype)) {
                     let (tuned, source) = book.schedule_for(&spec, backend);
                     let (schedule, source) = match req.schedule_override {
                         Some(text) => (tuned.with_overrides(text)?, ScheduleSource::Default),

@@ -5,6 +5,7 @@
 use crate::aligned::AlignedBuf;
 use hektor_codegen::Kernel;
 use hektor_kernels::Shape;
+use hektor_kernels::{f16, Element, ElementType};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::hint::black_box;
@@ -45,25 +46,32 @@ pub fn time_kernel(kernel: &Kernel, budget: Duration) -> Timing {
 
 /// Times `kernel` for roughly `budget` with its data where `residency` says.
 pub fn time_kernel_in(kernel: &Kernel, budget: Duration, residency: Residency) -> Timing {
+    match kernel.spec().dtype {
+        ElementType::F16 => time_as::<f16>(kernel, budget, residency),
+        _ => time_as::<f32>(kernel, budget, residency),
+    }
+}
+
+fn time_as<T: Element>(kernel: &Kernel, budget: Duration, residency: Residency) -> Timing {
     if residency == Residency::Memory {
-        return time_streaming(kernel, budget);
+        return time_streaming::<T>(kernel, budget);
     }
     let row = kernel.row_len();
     let dim = kernel.spec().dim;
     let mut rng = StdRng::seed_from_u64(7);
     // Every vector starts on a cache line, as rows of the vector store do.
     let vector = |rng: &mut StdRng| {
-        let mut v = AlignedBuf::zeroed(row);
+        let mut v = AlignedBuf::<T>::zeroed(row);
         v[..dim]
             .iter_mut()
-            .for_each(|x| *x = rng.random_range(-1.0..1.0));
+            .for_each(|x| *x = T::from_f32(rng.random_range(-1.0..1.0)));
         v
     };
     let query = vector(&mut rng);
     match kernel.spec().shape {
         Shape::Pair => {
             // A few pairs, L1-resident, so the number is the kernel's own.
-            let others: Vec<AlignedBuf> = (0..8).map(|_| vector(&mut rng)).collect();
+            let others: Vec<AlignedBuf<T>> = (0..8).map(|_| vector(&mut rng)).collect();
             let per_batch = 8 * 64;
             let ns = measure(budget, per_batch, || {
                 for _ in 0..64 {
@@ -84,11 +92,11 @@ pub fn time_kernel_in(kernel: &Kernel, budget: Duration, residency: Residency) -
         Shape::Gather | Shape::Scan => {
             // Rows are padded to whole cache lines so that each starts on one.
             let stride = row.div_ceil(16) * 16;
-            let mut base = AlignedBuf::zeroed(TIMING_ROWS * stride);
+            let mut base = AlignedBuf::<T>::zeroed(TIMING_ROWS * stride);
             for r in 0..TIMING_ROWS {
                 base[r * stride..r * stride + dim]
                     .iter_mut()
-                    .for_each(|x| *x = rng.random_range(-1.0..1.0));
+                    .for_each(|x| *x = T::from_f32(rng.random_range(-1.0..1.0)));
             }
             let ids: Vec<u32> = (0..GATHER_IDS)
                 .map(|_| rng.random_range(0..TIMING_ROWS as u32))
@@ -134,16 +142,16 @@ fn measure(budget: Duration, per_batch: usize, mut batch: impl FnMut()) -> f64 {
 
 /// Streams through a matrix of [`MEMORY_WORKING_SET`] bytes: `scan` over
 /// consecutive blocks, `gather` and `pair` over random rows.
-fn time_streaming(kernel: &Kernel, budget: Duration) -> Timing {
+fn time_streaming<T: Element>(kernel: &Kernel, budget: Duration) -> Timing {
     let row = kernel.row_len();
     let stride = row.div_ceil(16) * 16;
     let dim = kernel.spec().dim;
     let rows = (MEMORY_WORKING_SET / (stride * 4)).max(2 * TIMING_ROWS);
     let mut rng = StdRng::seed_from_u64(11);
-    let mut base = AlignedBuf::zeroed(rows * stride);
+    let mut base = AlignedBuf::<T>::zeroed(rows * stride);
     for r in 0..rows {
         for x in &mut base[r * stride..r * stride + dim] {
-            *x = rng.random_range(-1.0..1.0);
+            *x = T::from_f32(rng.random_range(-1.0..1.0));
         }
     }
     let query = AlignedBuf::from_slice(&base[..row]);

@@ -149,8 +149,26 @@ fn bad_arguments_exit_2_with_one_clear_line() {
             "unknown shape",
         ),
         (
-            &["ir", "--metric", "l2", "--dim", "8", "--dtype", "f16"],
+            &["ir", "--metric", "l2", "--dim", "8", "--dtype", "i8"],
             "not supported",
+        ),
+        (
+            &["ir", "--metric", "l2", "--dim", "8", "--dtype", "f16"],
+            "LLVM tier",
+        ),
+        (
+            &[
+                "ir",
+                "--metric",
+                "cosine_norms",
+                "--dim",
+                "8",
+                "--dtype",
+                "f16",
+                "--backend",
+                "llvm",
+            ],
+            "inverse norm",
         ),
         (
             &[

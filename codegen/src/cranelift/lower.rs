@@ -11,7 +11,7 @@ use cranelift_codegen::ir::{
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::JITModule;
 use cranelift_module::{Linkage, Module};
-use hektor_passes::ir::{Address, BinOp, Bound, Function, Inst, Loop, Op, Type, Value};
+use hektor_passes::ir::{Address, BinOp, Bound, Function, Inst, Loop, MemElem, Op, Type, Value};
 use std::collections::HashMap;
 
 fn cl_type(t: Type, ptr: ClType) -> Result<ClType, String> {
@@ -139,7 +139,13 @@ impl<'a> Lowerer<'a, '_> {
     }
 
     /// Base pointer and byte offset of an element address.
-    fn address(&mut self, a: &Address, elem_bytes: i64) -> Result<(ClValue, i32), String> {
+    fn address(&mut self, a: &Address) -> Result<(ClValue, i32), String> {
+        if a.elem != MemElem::Native {
+            return Err(
+                "half-precision loads have no Cranelift lowering here (LLVM tier only)".into(),
+            );
+        }
+        let elem_bytes = a.elem.bytes();
         let mut base = self.v(a.ptr)?;
         let mut offset = a.offset * elem_bytes;
         if let Some(i) = a.index {
@@ -256,12 +262,12 @@ impl<'a> Lowerer<'a, '_> {
             }
             Op::Load(a) => {
                 let t = rty.ok_or("load without a result")?;
-                let (base, off) = self.address(a, 4)?;
+                let (base, off) = self.address(a)?;
                 self.ins().load(t, input(), base, off)
             }
             Op::LoadMasked { addr, lanes } => {
                 let t = rty.ok_or("load_masked without a result")?;
-                let (base, off) = self.address(addr, 4)?;
+                let (base, off) = self.address(addr)?;
                 let zero = self.ins().f32const(0.0);
                 let mut v = self.ins().splat(t, zero);
                 for lane in 0..*lanes {
@@ -273,7 +279,7 @@ impl<'a> Lowerer<'a, '_> {
                 v
             }
             Op::Store { addr, value } => {
-                let (base, off) = self.address(addr, 4)?;
+                let (base, off) = self.address(addr)?;
                 let x = self.v(*value)?;
                 self.ins().store(mem(), x, base, off);
                 return Ok(None);
@@ -316,6 +322,7 @@ impl<'a> Lowerer<'a, '_> {
                 base,
                 index,
                 stride,
+                elem,
             } => {
                 let mut idx = self.v(*index)?;
                 if self.f.ty(*index) == Type::U32 {
@@ -323,7 +330,9 @@ impl<'a> Lowerer<'a, '_> {
                 }
                 let stride = self.v(*stride)?;
                 let elems = self.ins().imul(idx, stride);
-                let bytes = self.ins().ishl_imm_u(elems, 2);
+                let bytes = self
+                    .ins()
+                    .ishl_imm_u(elems, elem.bytes().trailing_zeros() as i64);
                 let base = self.v(*base)?;
                 self.ins().iadd(base, bytes)
             }

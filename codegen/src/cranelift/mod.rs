@@ -126,8 +126,18 @@ impl Backend for CraneliftBackend {
         4
     }
 
-    fn check_schedule(&self, _spec: &KernelSpec, schedule: &Schedule) -> Result<(), CodegenError> {
+    fn check_schedule(&self, spec: &KernelSpec, schedule: &Schedule) -> Result<(), CodegenError> {
         schedule.validate()?;
+        if spec.dtype != hektor_kernels::ElementType::F32 {
+            return Err(CodegenError::UnsupportedSchedule {
+                backend: "cranelift",
+                schedule: *schedule,
+                reason: format!(
+                    "{} vectors need the LLVM tier (Cranelift's x64 backend has no half-precision vector conversion)",
+                    spec.dtype
+                ),
+            });
+        }
         if !SUPPORTED_WIDTHS.contains(&schedule.width) {
             return Err(CodegenError::UnsupportedSchedule {
                 backend: "cranelift",

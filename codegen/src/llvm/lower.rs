@@ -5,7 +5,7 @@
 //! (`<8 x float>`, `<16 x float>`), so LLVM's instruction selection picks
 //! ymm or zmm registers; horizontal sums are shuffle trees.
 
-use hektor_passes::ir::{Address, BinOp, Bound, Function, Inst, Loop, Op, Type, Value};
+use hektor_passes::ir::{Address, BinOp, Bound, Function, Inst, Loop, MemElem, Op, Type, Value};
 use inkwell::attributes::AttributeLoc;
 use inkwell::basic_block::BasicBlock;
 use inkwell::builder::Builder;
@@ -192,9 +192,48 @@ impl<'ctx> Lowerer<'ctx, '_, '_> {
         // kernel forms lies inside the slices its handle checked.
         unsafe {
             self.builder
-                .build_in_bounds_gep(self.ctx.f32_type(), base, &[index], "")
+                .build_in_bounds_gep(self.mem_type(a.elem), base, &[index], "")
         }
         .map_err(e)
+    }
+
+    /// The LLVM type of one element as stored.
+    fn mem_type(&self, elem: MemElem) -> BasicTypeEnum<'ctx> {
+        match elem {
+            MemElem::Native => self.ctx.f32_type().into(),
+            MemElem::F16 => self.ctx.f16_type().into(),
+        }
+    }
+
+    /// Loads `lanes` (1 = scalar) elements at `a` as f32: half-precision
+    /// elements are widened exactly (`fpext`, i.e. F16C's `vcvtph2ps`).
+    fn load_f32(&self, a: &Address, lanes: u32) -> R<BasicValueEnum<'ctx>> {
+        let stored: BasicTypeEnum = match (a.elem, lanes) {
+            (MemElem::Native, 1) => self.ctx.f32_type().into(),
+            (MemElem::Native, n) => self.ctx.f32_type().vec_type(n).into(),
+            (MemElem::F16, 1) => self.ctx.f16_type().into(),
+            (MemElem::F16, n) => self.ctx.f16_type().vec_type(n).into(),
+        };
+        let p = self.address(a)?;
+        let v = self.builder.build_load(stored, p, "").map_err(e)?;
+        v.as_instruction_value()
+            .ok_or("load is not an instruction")?
+            .set_alignment(a.elem.bytes() as u32)
+            .map_err(e)?;
+        Ok(match (a.elem, v) {
+            (MemElem::Native, v) => v,
+            (MemElem::F16, BasicValueEnum::FloatValue(x)) => self
+                .builder
+                .build_float_ext(x, self.ctx.f32_type(), "")
+                .map_err(e)?
+                .into(),
+            (MemElem::F16, BasicValueEnum::VectorValue(x)) => self
+                .builder
+                .build_float_ext(x, self.ctx.f32_type().vec_type(lanes), "")
+                .map_err(e)?
+                .into(),
+            _ => return Err("unexpected loaded value".into()),
+        })
     }
 
     fn bound(&self, b: Bound) -> R<IntValue<'ctx>> {
@@ -331,20 +370,21 @@ impl<'ctx> Lowerer<'ctx, '_, '_> {
                 }
                 self.i64c(*c).into()
             }
-            Op::Load(a) => {
-                let t: BasicTypeEnum = match rty.ok_or("load without a result")? {
-                    Type::F32Vec(n) => f32t.vec_type(n).into(),
-                    Type::U32 => self.ctx.i32_type().into(),
-                    _ => f32t.into(),
-                };
-                let p = self.address(a)?;
-                let v = self.builder.build_load(t, p, "").map_err(e)?;
-                v.as_instruction_value()
-                    .ok_or("load is not an instruction")?
-                    .set_alignment(4)
-                    .map_err(e)?;
-                v
-            }
+            Op::Load(a) => match rty.ok_or("load without a result")? {
+                Type::U32 => {
+                    let p = self.address(a)?;
+                    let v = self
+                        .builder
+                        .build_load(self.ctx.i32_type(), p, "")
+                        .map_err(e)?;
+                    v.as_instruction_value()
+                        .ok_or("load is not an instruction")?
+                        .set_alignment(4)
+                        .map_err(e)?;
+                    v
+                }
+                t => self.load_f32(a, t.lanes())?,
+            },
             Op::LoadMasked { addr, lanes } => {
                 // Lane by lane: exact semantics (never touches memory past
                 // the valid lanes), and LLVM's backend is free to combine.
@@ -359,12 +399,7 @@ impl<'ctx> Lowerer<'ctx, '_, '_> {
                         offset: addr.offset + lane as i64,
                         ..*addr
                     };
-                    let p = self.address(&a)?;
-                    let x = self.builder.build_load(f32t, p, "").map_err(e)?;
-                    x.as_instruction_value()
-                        .ok_or("load")?
-                        .set_alignment(4)
-                        .map_err(e)?;
+                    let x = self.load_f32(&a, 1)?;
                     let idx = self.ctx.i32_type().const_int(lane as u64, false);
                     v = self
                         .builder
@@ -440,6 +475,7 @@ impl<'ctx> Lowerer<'ctx, '_, '_> {
                 base,
                 index,
                 stride,
+                elem,
             } => {
                 let mut idx = self.int(*index)?;
                 if self.f.ty(*index) == Type::U32 {
@@ -454,9 +490,12 @@ impl<'ctx> Lowerer<'ctx, '_, '_> {
                     .map_err(e)?;
                 let base = self.v(*base)?.into_pointer_value();
                 // SAFETY (of the IR): the handle checked every row.
-                unsafe { self.builder.build_in_bounds_gep(f32t, base, &[elems], "") }
-                    .map_err(e)?
-                    .into()
+                unsafe {
+                    self.builder
+                        .build_in_bounds_gep(self.mem_type(*elem), base, &[elems], "")
+                }
+                .map_err(e)?
+                .into()
             }
             Op::PrefetchRow { ptr, bytes } => {
                 let pf = self.intrinsic(

@@ -205,6 +205,13 @@ impl Backend for LlvmBackend {
         self.target.max_width
     }
 
+    fn supports_dtype(&self, dtype: hektor_kernels::ElementType) -> bool {
+        matches!(
+            dtype,
+            hektor_kernels::ElementType::F32 | hektor_kernels::ElementType::F16
+        )
+    }
+
     fn can_execute(&self) -> bool {
         self.target.host
     }

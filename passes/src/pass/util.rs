@@ -137,14 +137,14 @@ fn move_address(a: &Address, old_iv: Value, subst: IvSubst) -> Address {
     }
     match subst {
         IvSubst::Shift { new_iv, delta } => Address {
-            ptr: a.ptr,
             index: Some(new_iv),
             offset: a.offset + delta,
+            ..*a
         },
         IvSubst::Const(c) => Address {
-            ptr: a.ptr,
             index: None,
             offset: a.offset + c,
+            ..*a
         },
     }
 }

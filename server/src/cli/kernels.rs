@@ -17,8 +17,12 @@ pub struct KernelsArgs {
     /// Vector dimension of the index, 1..=65536.
     #[arg(long, value_parser = args::dim, allow_negative_numbers = true)]
     dim: usize,
+    /// Element type of the index's vectors (f16 is served by the LLVM tier).
+    #[arg(long, value_parser = args::dtype, default_value = "f32")]
+    dtype: hektor_kernels::ElementType,
     /// Metrics, comma-separated.
-    #[arg(long, value_parser = args::metric, value_delimiter = ',', default_value = "l2,ip,cosine,cosine_norms")]
+    /// (default: every metric the element type supports)
+    #[arg(long, value_parser = args::metric, value_delimiter = ',')]
     metric: Vec<Metric>,
     /// Shapes, comma-separated.
     #[arg(long, value_parser = args::shape, value_delimiter = ',', default_value = "pair,gather,scan")]
@@ -100,6 +104,14 @@ pub fn run(a: KernelsArgs) -> Result<(), Failure> {
     for w in &book.warnings {
         eprintln!("warning: {w}");
     }
+    let metrics: Vec<Metric> = if a.metric.is_empty() {
+        Metric::KERNELS
+            .into_iter()
+            .filter(|&m| hektor_kernels::KernelSpec::new(m, a.dtype, a.dim, Shape::Pair).is_ok())
+            .collect()
+    } else {
+        a.metric.clone()
+    };
     let features = HostFeatures::detect();
     let budget = (a.time_ms > 0).then(|| Duration::from_millis(a.time_ms));
     let mut stdout = std::io::stdout().lock();
@@ -148,7 +160,8 @@ pub fn run(a: KernelsArgs) -> Result<(), Failure> {
         &book,
         &PrepareRequest {
             dim: a.dim,
-            metrics: &a.metric,
+            dtype: a.dtype,
+            metrics: &metrics,
             shapes: &a.shape,
             schedule_override: a.schedule.as_deref(),
             time_budget: budget,
