@@ -1,4 +1,6 @@
 //! `cargo xtask bench`: run the kernel benchmarks and summarise criterion's output.
+//! `--streaming` runs the `streaming` bench (rows from DRAM against a plain
+//! streaming read) instead of `kernels`.
 
 use crate::cpu::CpuInfo;
 use crate::criterion;
@@ -11,6 +13,8 @@ use std::time::{Duration, SystemTime};
 #[derive(Debug, PartialEq)]
 pub struct Options {
     pub quick: bool,
+    /// Run the `streaming` bench instead of `kernels`.
+    pub streaming: bool,
     pub criterion_args: Vec<String>,
 }
 
@@ -18,7 +22,7 @@ pub struct Options {
 const QUICK_ARGS: &[&str] = &["--warm-up-time", "0.5", "--measurement-time", "1"];
 
 fn cargo_args(opts: &Options) -> Vec<String> {
-    let mut args: Vec<String> = ["bench", "-p", "hektor-benches", "--bench", "kernels"]
+    let mut args: Vec<String> = ["bench", "-p", "hektor-benches", "--bench", bench_name(opts)]
         .map(String::from)
         .to_vec();
     let mut harness: Vec<String> = Vec::new();
@@ -31,6 +35,23 @@ fn cargo_args(opts: &Options) -> Vec<String> {
         args.extend(harness);
     }
     args
+}
+
+fn bench_name(opts: &Options) -> &'static str {
+    if opts.streaming {
+        "streaming"
+    } else {
+        "kernels"
+    }
+}
+
+/// The summary files under the target directory, without extension.
+fn summary_stem(opts: &Options) -> &'static str {
+    if opts.streaming {
+        "bench-streaming-summary"
+    } else {
+        "bench-summary"
+    }
 }
 
 /// Follows cargo's and criterion's own overrides so results are found where they were written.
@@ -83,8 +104,9 @@ pub fn run(root: &Path, opts: &Options) -> Result<(), String> {
         println!("wrote {}", path.display());
         Ok::<(), String>(())
     };
-    write("bench-summary.md", &markdown)?;
-    write("bench-summary.json", &(json + "\n"))?;
+    let stem = summary_stem(opts);
+    write(&format!("{stem}.md"), &markdown)?;
+    write(&format!("{stem}.json"), &(json + "\n"))?;
     Ok(())
 }
 
@@ -96,6 +118,7 @@ mod tests {
     fn bench_command() {
         let opts = |quick, extra: &[&str]| Options {
             quick,
+            streaming: false,
             criterion_args: extra.iter().map(|s| s.to_string()).collect(),
         };
         assert_eq!(
@@ -118,5 +141,32 @@ mod tests {
                 "pair/l2"
             ]
         );
+        assert_eq!(summary_stem(&opts(false, &[])), "bench-summary");
+    }
+
+    #[test]
+    fn streaming_command() {
+        let opts = Options {
+            quick: true,
+            streaming: true,
+            criterion_args: vec!["stream-scan/l2".to_string()],
+        };
+        assert_eq!(
+            cargo_args(&opts),
+            [
+                "bench",
+                "-p",
+                "hektor-benches",
+                "--bench",
+                "streaming",
+                "--",
+                "--warm-up-time",
+                "0.5",
+                "--measurement-time",
+                "1",
+                "stream-scan/l2"
+            ]
+        );
+        assert_eq!(summary_stem(&opts), "bench-streaming-summary");
     }
 }

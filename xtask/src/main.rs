@@ -20,9 +20,12 @@ commands:
       install missing system packages, check formatting, run clippy and all tests
       --no-install   do not check or install system packages
       --skip-lint    skip `cargo fmt --check` and `cargo clippy`
-  bench [--quick] [-- <criterion args>]
+  bench [--quick] [--streaming] [-- <criterion args>]
       run the kernel benchmarks and write target/bench-summary.{md,json}
       --quick        shorter warm-up and measurement (noisier numbers)
+      --streaming    run the `streaming` bench instead (scan and gather over a
+                     512 MiB matrix streamed from DRAM, against a plain
+                     streaming read); writes target/bench-streaming-summary.{md,json}
   hektor <args...>
       install missing system packages, then run the release `hektor` binary
       with <args> (e.g. `cargo xtask hektor kernels --dim 768`)
@@ -70,11 +73,13 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
         "bench" => {
             let mut opts = bench::Options {
                 quick: false,
+                streaming: false,
                 criterion_args: passthrough,
             };
             for flag in flags {
                 match flag.as_str() {
                     "--quick" => opts.quick = true,
+                    "--streaming" => opts.streaming = true,
                     other => return Err(unknown(other)),
                 }
             }
@@ -180,7 +185,16 @@ mod tests {
             parse_args(&args(&["bench", "--quick", "--", "pair/l2"])).unwrap(),
             Command::Bench(bench::Options {
                 quick: true,
+                streaming: false,
                 criterion_args: args(&["pair/l2"]),
+            })
+        );
+        assert_eq!(
+            parse_args(&args(&["bench", "--streaming"])).unwrap(),
+            Command::Bench(bench::Options {
+                quick: false,
+                streaming: true,
+                criterion_args: vec![],
             })
         );
     }

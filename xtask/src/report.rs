@@ -11,8 +11,9 @@ use std::fmt::Write;
 /// the other columns of a pivot are their baselines.
 const HEKTOR: &[&str] = &["cranelift", "llvm"];
 /// Baselines that get an `<implementation>/<baseline>` ratio column for every
-/// Hektor implementation present beside them.
-const RATIO_BASELINES: &[&str] = &["simsimd", "avx2"];
+/// Hektor implementation present beside them (`read_floor`: the streaming
+/// read of the `streaming` bench, the memory-bandwidth floor).
+const RATIO_BASELINES: &[&str] = &["simsimd", "avx2", "read_floor"];
 /// The per-shape speed-up line: `SPEEDUP.0` ns over `SPEEDUP.1` ns.
 const SPEEDUP: (&str, &str) = ("simsimd", "llvm");
 
@@ -713,6 +714,65 @@ mod tests {
                 "\nsimsimd/llvm speed-up: min 1.25× (l2 d768), max 1.25× (l2 d768) \
                  over 1 (metric, dim); above 1 means llvm is faster.\n"
             ),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn streaming_groups_get_read_floor_ratios() {
+        let records = vec![
+            record("stream-scan/l2/d768", "llvm", Some(1024), 1100.0 * 1024.0),
+            record(
+                "stream-scan/l2/d768",
+                "cranelift",
+                Some(1024),
+                1200.0 * 1024.0,
+            ),
+            record(
+                "stream-scan/l2/d768",
+                "simsimd",
+                Some(1024),
+                1300.0 * 1024.0,
+            ),
+            record(
+                "stream-scan/l2/d768",
+                "read_floor",
+                Some(1024),
+                1000.0 * 1024.0,
+            ),
+            record("stream-gather/ip/d128", "llvm", Some(64), 64.0 * 90.0),
+            record(
+                "stream-gather/ip/d128",
+                "read_floor",
+                Some(64),
+                64.0 * 100.0,
+            ),
+        ];
+        let pivots = pivots(&records);
+        let shapes: Vec<&str> = pivots.iter().map(|p| p.shape.as_str()).collect();
+        assert_eq!(shapes, ["stream-gather", "stream-scan"]);
+        let scan = &pivots[1];
+        assert_eq!(scan.columns, ["cranelift", "llvm", "read_floor", "simsimd"]);
+        let headers: Vec<String> = scan.ratios.iter().map(Ratio::header).collect();
+        assert_eq!(
+            headers,
+            [
+                "cranelift/simsimd",
+                "cranelift/read_floor",
+                "llvm/simsimd",
+                "llvm/read_floor"
+            ]
+        );
+        assert_eq!(scan.rows[0].ratio("llvm", "read_floor"), Some(1.1));
+        assert_eq!(scan.rows[0].ratio("cranelift", "read_floor"), Some(1.2));
+        let gather = &pivots[0];
+        let headers: Vec<String> = gather.ratios.iter().map(Ratio::header).collect();
+        assert_eq!(headers, ["llvm/read_floor"]);
+        assert_eq!(gather.rows[0].ratio("llvm", "read_floor"), Some(0.9));
+        let md = render_markdown(&summary(records));
+        assert!(md.contains("\n### stream-scan\n"), "{md}");
+        assert!(
+            md.contains("| l2 | 768 | 1200 | 1100 | 1000 | 1300 | 0.92 | 1.20 | 0.85 | 1.10 |\n"),
             "{md}"
         );
     }
