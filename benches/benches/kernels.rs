@@ -42,7 +42,7 @@
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use hektor_benches::{check_close, data, scalar, Avx2Kernels, Peers};
+use hektor_benches::{check_close, data, mode, scalar, Avx2Kernels, Mode, Peers};
 use hektor_codegen::cranelift::CraneliftBackend;
 use hektor_codegen::host::{self, HostFeatures};
 use hektor_codegen::{compile, Backend, CompileOptions, Kernel};
@@ -72,29 +72,6 @@ const F32: usize = std::mem::size_of::<f32>();
 
 fn pairs_in_pool(dim: usize) -> usize {
     (PAIR_POOL_BYTES / (2 * dim * F32)).clamp(1, MAX_PAIRS)
-}
-
-/// What the command line asks criterion to do.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Mode {
-    /// `cargo bench`: timing runs.
-    Bench,
-    /// `cargo test --benches` (or `-- --test`): every benchmark runs once.
-    Test,
-    /// `-- --list`: names only.
-    List,
-}
-
-fn mode() -> Mode {
-    let args: Vec<String> = std::env::args().collect();
-    let has = |flag: &str| args.iter().any(|a| a == flag);
-    if has("--list") {
-        Mode::List
-    } else if has("--bench") && !has("--test") {
-        Mode::Bench
-    } else {
-        Mode::Test
-    }
 }
 
 type KernelKey = (Shape, Metric, usize);

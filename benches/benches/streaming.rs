@@ -52,7 +52,7 @@
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use hektor_benches::{check_close, data, Peers, ReadFloor};
+use hektor_benches::{check_close, data, mode, Mode, Peers, ReadFloor};
 use hektor_codegen::cranelift::CraneliftBackend;
 use hektor_codegen::{compile, host, Backend, CompileOptions, Kernel};
 use hektor_kernels::{reference, ElementType, KernelSpec, Metric, Shape};
@@ -81,29 +81,6 @@ const SANITY_TOLERANCE: f64 = 1e-4;
 
 const F32: usize = std::mem::size_of::<f32>();
 const MIB: usize = 1 << 20;
-
-/// What the command line asks criterion to do (as in `kernels.rs`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Mode {
-    /// `cargo bench`: timing runs.
-    Bench,
-    /// `cargo test --benches` (or `-- --test`): every benchmark runs once.
-    Test,
-    /// `-- --list`: names only.
-    List,
-}
-
-fn mode() -> Mode {
-    let args: Vec<String> = std::env::args().collect();
-    let has = |flag: &str| args.iter().any(|a| a == flag);
-    if has("--list") {
-        Mode::List
-    } else if has("--bench") && !has("--test") {
-        Mode::Bench
-    } else {
-        Mode::Test
-    }
-}
 
 /// Bytes of each dim's matrix: `HEKTOR_STREAM_MIB` MiB when set (timing
 /// runs only), else 512 MiB; 8 MiB when not timing.

@@ -28,6 +28,29 @@ use hektor_kernels::Metric;
 use simsimd::SpatialSimilarity;
 use std::path::{Path, PathBuf};
 
+/// What the command line asks criterion to do.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// `cargo bench`: timing runs.
+    Bench,
+    /// `cargo test --benches` (or `-- --test`): every benchmark runs once.
+    Test,
+    /// `-- --list`: names only.
+    List,
+}
+
+pub fn mode() -> Mode {
+    let args: Vec<String> = std::env::args().collect();
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    if has("--list") {
+        Mode::List
+    } else if has("--bench") && !has("--test") {
+        Mode::Bench
+    } else {
+        Mode::Test
+    }
+}
+
 /// Deterministic inputs: the same seed gives the same data on every run.
 pub mod data {
     use rand::rngs::StdRng;
