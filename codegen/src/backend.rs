@@ -69,6 +69,12 @@ pub trait Backend: Send + Sync {
     /// The CPU the code is generated for, in words (for reports).
     fn target_description(&self) -> String;
 
+    /// The CPU name (LLVM's naming) code is generated for, where the
+    /// backend has one; tools such as llvm-mca need it.
+    fn target_cpu(&self) -> Option<String> {
+        None
+    }
+
     /// The widest f32 vector (in lanes) this backend can use on its target:
     /// the width default schedules start from.
     fn max_width(&self) -> u32;

@@ -15,7 +15,7 @@ use arc_swap::{ArcSwap, Guard};
 use hektor_codegen::{compile, Backend, BackendKind, CodegenError, CompileOptions, Kernel};
 use hektor_kernels::KernelSpec;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -87,6 +87,10 @@ struct Shared {
     started: Instant,
     events: Mutex<Vec<TierEvent>>,
     listener: Option<Listener>,
+    /// Slots queued for the optimizing tier, and slots it has finished
+    /// (swapped or failed): waiting compares two counters.
+    queued: AtomicUsize,
+    finished: AtomicUsize,
 }
 
 impl Shared {
@@ -125,6 +129,8 @@ impl TieredRegistry {
             started: Instant::now(),
             events: Mutex::new(vec![]),
             listener,
+            queued: AtomicUsize::new(0),
+            finished: AtomicUsize::new(0),
         });
         let (queue, worker) = match optimizing {
             Some(backend) => {
@@ -190,6 +196,7 @@ impl TieredRegistry {
         slots.insert(*spec, slot.clone());
         if let Some(q) = &self.queue {
             // The worker only stops when the registry drops the sender.
+            self.shared.queued.fetch_add(1, Ordering::AcqRel);
             let _ = q.send(slot.clone());
         }
         Ok(slot)
@@ -209,16 +216,8 @@ impl TieredRegistry {
     pub fn wait_for_tier_up(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            let pending = self.queue.is_some()
-                && {
-                    let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
-                    let events = self.events();
-                    slots.keys().any(|spec| {
-                    !events.iter().any(|e| {
-                        matches!(e, TierEvent::Swapped { spec: s, .. } | TierEvent::Failed { spec: s, .. } if s == spec)
-                    })
-                })
-                };
+            let pending = self.shared.finished.load(Ordering::Acquire)
+                < self.shared.queued.load(Ordering::Acquire);
             if !pending {
                 return true;
             }
@@ -266,4 +265,6 @@ fn tier_up(slot: &TieredSlot, backend: &dyn Backend, book: &ScheduleBook, shared
             at: shared.started.elapsed(),
         }),
     }
+    // After the event, so a waiter that sees the count also sees it.
+    shared.finished.fetch_add(1, Ordering::AcqRel);
 }

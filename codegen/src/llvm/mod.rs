@@ -205,6 +205,10 @@ impl Backend for LlvmBackend {
         self.target.max_width
     }
 
+    fn target_cpu(&self) -> Option<String> {
+        Some(self.target.cpu.clone())
+    }
+
     fn supports_dtype(&self, dtype: hektor_kernels::ElementType) -> bool {
         matches!(
             dtype,

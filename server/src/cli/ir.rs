@@ -231,13 +231,7 @@ fn mca_report(spec: &KernelSpec, backend: &dyn Backend, k: &Shown) -> Result<Str
         .as_deref()
         .ok_or_else(|| Failure::Runtime("the backend produced no assembly listing".into()))?;
     let (block, is_loop) = mca::hot_block(asm);
-    let cpu = backend
-        .target_description()
-        .split("cpu=")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or("native")
-        .to_string();
+    let cpu = backend.target_cpu().unwrap_or_else(|| "native".to_string());
     let report = mca::analyze(&block, &cpu, 100).map_err(Failure::Runtime)?;
     let mut out = String::new();
     writeln!(
