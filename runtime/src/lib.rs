@@ -5,6 +5,8 @@
 //! real-time worker threads; see docs/ARCHITECTURE.md.
 
 pub mod aligned;
+pub mod index;
+pub mod memory;
 mod registry;
 mod schedules;
 mod tiered;

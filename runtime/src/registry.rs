@@ -20,6 +20,8 @@ pub enum RegistryError {
     Spec(#[from] SpecError),
     #[error(transparent)]
     Codegen(#[from] CodegenError),
+    #[error("no backend given could prepare {0}")]
+    NotPrepared(KernelSpec),
 }
 
 /// One kernel ready to serve, with what it cost and how fast it is.

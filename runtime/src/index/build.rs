@@ -1,0 +1,87 @@
+//! Bulk builds: many rows inserted by all cores at once.
+
+use super::{HnswIndex, IndexError, IndexKernels, IndexParams};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Hears `(rows linked, rows in the batch)` as a build goes (every
+/// [`PROGRESS_EVERY`] rows and at the end), from any build thread.
+pub type BuildProgress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// Rows between progress reports: often enough for a smooth bar, rarely
+/// enough to cost nothing.
+pub const PROGRESS_EVERY: usize = 1024;
+
+impl HnswIndex {
+    /// An index of the rows of `data` (row-major, `params.dim` per row),
+    /// built on `threads` threads. Row `i` gets id `i`.
+    pub fn build(
+        mut params: IndexParams,
+        kernels: IndexKernels,
+        data: &[f32],
+        threads: usize,
+        progress: BuildProgress,
+    ) -> Result<Self, IndexError> {
+        let rows = data.len() / params.dim.max(1);
+        params.max_elements = params.max_elements.max(rows);
+        let index = HnswIndex::new(params, kernels)?;
+        index.insert_batch(data, threads, progress)?;
+        Ok(index)
+    }
+
+    /// Inserts the rows of `data` on `threads` threads, safe while searches
+    /// run. The rows get consecutive ids; returns the first. Every row is
+    /// checked before any is inserted, so a bad row inserts nothing.
+    pub fn insert_batch(
+        &self,
+        data: &[f32],
+        threads: usize,
+        progress: BuildProgress,
+    ) -> Result<u32, IndexError> {
+        let dim = self.params.dim;
+        if !data.len().is_multiple_of(dim) {
+            return Err(IndexError::Parameter(format!(
+                "{} values do not make whole rows of dimension {dim}",
+                data.len()
+            )));
+        }
+        let rows = data.len() / dim;
+        for (row, v) in data.chunks_exact(dim).enumerate() {
+            self.check_vector(v).map_err(|e| match e {
+                IndexError::NotFinite { index, value } => {
+                    IndexError::RowNotFinite { row, index, value }
+                }
+                other => other,
+            })?;
+        }
+        let first = self.allocate(rows)?;
+        let next = AtomicUsize::new(0);
+        let done = AtomicUsize::new(0);
+        let worker = || {
+            let mut s = self.scratch();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= rows {
+                    break;
+                }
+                let id = first + i as u32;
+                // SAFETY: `allocate` reserved ids first..first+rows for this
+                // call, and `next` hands each to one thread; nothing links
+                // to it yet.
+                unsafe { self.store.write(id, &data[i * dim..(i + 1) * dim]) };
+                self.link_node(id, &mut s);
+                self.mark_linked(id);
+                let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if d.is_multiple_of(PROGRESS_EVERY) || d == rows {
+                    progress(d, rows);
+                }
+            }
+        };
+        std::thread::scope(|scope| {
+            for _ in 1..threads.max(1) {
+                scope.spawn(worker);
+            }
+            worker();
+        });
+        Ok(first)
+    }
+}

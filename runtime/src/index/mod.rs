@@ -1,0 +1,379 @@
+//! Hektor's HNSW index (Malkov & Yashunin, 2016), on JIT kernels.
+//!
+//! - [`store`]: the vectors, one cache-line-aligned row per node, in the
+//!   layout the kernels read.
+//! - [`graph`]: adjacency; level 0 in one flat array of fixed-size slots.
+//! - [`search`] and [`insert`]: the algorithms, every distance through the
+//!   index's verified `gather` kernel.
+//! - [`build`]: a parallel bulk build with progress.
+//!
+//! Searches and inserts run concurrently from any number of threads
+//! (`&self` everywhere): rows and lists are published before they can be
+//! reached, lists are atomics, and memory never moves (see
+//! [`crate::memory`]). Deletes are tombstones: a deleted node still routes
+//! searches but is never returned.
+
+mod build;
+mod graph;
+mod insert;
+mod kernels;
+mod search;
+mod store;
+mod visited;
+
+pub use build::{BuildProgress, PROGRESS_EVERY};
+pub use kernels::{storage_metric, IndexKernels};
+pub use search::{Neighbor, Scratch};
+
+use crate::memory::{MemoryError, Region};
+use graph::Graph;
+use hektor_kernels::Metric;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use store::VectorStore;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum IndexError {
+    #[error("vector has {got} components, the index has dimension {want}")]
+    Dimension { got: usize, want: usize },
+    #[error(
+        "component {index} of the vector is {value}: only finite values can be indexed or searched"
+    )]
+    NotFinite { index: usize, value: f32 },
+    #[error("row {row}, component {index} is {value}: only finite values can be indexed")]
+    RowNotFinite {
+        row: usize,
+        index: usize,
+        value: f32,
+    },
+    #[error("the index is full ({max} vectors); create it with a larger max_elements")]
+    Full { max: usize },
+    #[error("an index of {rows} vectors does not fit in the address space")]
+    TooLarge { rows: usize },
+    #[error("no vector has id {id} (the index holds {len})")]
+    UnknownId { id: u32, len: usize },
+    #[error("vector {id} is already deleted")]
+    AlreadyDeleted { id: u32 },
+    #[error("invalid parameter: {0}")]
+    Parameter(String),
+    #[error("the index's kernels do not match it: {0}")]
+    Kernels(String),
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+}
+
+/// What an index is built with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IndexParams {
+    pub metric: Metric,
+    pub dim: usize,
+    /// Links per node above level 0 (2·m at level 0).
+    pub m: usize,
+    pub ef_construction: usize,
+    /// Most vectors the index will ever hold: address space is reserved for
+    /// it up front, memory is used only for what is inserted.
+    pub max_elements: usize,
+    /// Seeds the level draw.
+    pub seed: u64,
+}
+
+impl IndexParams {
+    pub fn new(metric: Metric, dim: usize) -> Self {
+        IndexParams {
+            metric,
+            dim,
+            m: 16,
+            ef_construction: 200,
+            max_elements: 1 << 20,
+            seed: 1,
+        }
+    }
+
+    fn check(&self) -> Result<(), IndexError> {
+        let bad = |m: String| Err(IndexError::Parameter(m));
+        if !(2..=256).contains(&self.m) {
+            return bad(format!("m = {} (expected 2..=256)", self.m));
+        }
+        if self.ef_construction == 0 || self.ef_construction > 65_536 {
+            return bad(format!(
+                "ef_construction = {} (expected 1..=65536)",
+                self.ef_construction
+            ));
+        }
+        if self.max_elements == 0 || self.max_elements > u32::MAX as usize {
+            return bad(format!(
+                "max_elements = {} (expected 1..={})",
+                self.max_elements,
+                u32::MAX
+            ));
+        }
+        if self.metric == Metric::CosineNorms {
+            return bad("metric cosine_norms is a storage form; ask for cosine".into());
+        }
+        Ok(())
+    }
+}
+
+const LINKED: u8 = 1;
+const DELETED: u8 = 2;
+
+/// The entry point: the node searches start from, and its level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct EntryPoint {
+    id: u32,
+    level: u8,
+}
+
+impl EntryPoint {
+    /// Packed in one word so readers see id and level together; 0 = none.
+    fn pack(self) -> u64 {
+        (u64::from(self.level) + 1) << 32 | u64::from(self.id)
+    }
+
+    fn unpack(word: u64) -> Option<Self> {
+        (word != 0).then(|| EntryPoint {
+            id: word as u32,
+            level: ((word >> 32) - 1) as u8,
+        })
+    }
+}
+
+pub struct HnswIndex {
+    params: IndexParams,
+    /// 1 / ln(m): the level distribution's scale.
+    level_scale: f64,
+    kernels: IndexKernels,
+    store: VectorStore,
+    graph: Graph,
+    /// Per node: [`LINKED`] once its row and lists are in place, then
+    /// [`DELETED`] when deleted.
+    flags: Region<AtomicU8>,
+    /// Ids handed out (rows written or being written).
+    allocated: AtomicUsize,
+    /// Nodes fully linked.
+    linked: AtomicUsize,
+    deleted_count: AtomicU32,
+    entry: AtomicU64,
+    entry_lock: Mutex<()>,
+}
+
+impl HnswIndex {
+    /// An empty index on `kernels`, which must be the index's metric and
+    /// dimension (from [`IndexKernels::compile`]).
+    pub fn new(params: IndexParams, kernels: IndexKernels) -> Result<Self, IndexError> {
+        params.check()?;
+        let want = storage_metric(params.metric);
+        for k in [&kernels.gather, &kernels.pair] {
+            let spec = k.spec();
+            if spec.metric != want
+                || spec.dim != params.dim
+                || spec.dtype != hektor_kernels::ElementType::F32
+            {
+                return Err(IndexError::Kernels(format!(
+                    "kernel {spec} for an index of {want}.f32.d{}",
+                    params.dim
+                )));
+            }
+        }
+        let store = VectorStore::new(
+            params.dim,
+            kernels.row_len(),
+            storage_metric(params.metric),
+            params.max_elements,
+        )?;
+        Ok(HnswIndex {
+            level_scale: 1.0 / (params.m as f64).ln(),
+            graph: Graph::new(params.m, params.max_elements)?,
+            flags: Region::reserve(params.max_elements)?,
+            store,
+            kernels,
+            params,
+            allocated: AtomicUsize::new(0),
+            linked: AtomicUsize::new(0),
+            deleted_count: AtomicU32::new(0),
+            entry: AtomicU64::new(0),
+            entry_lock: Mutex::new(()),
+        })
+    }
+
+    pub fn params(&self) -> &IndexParams {
+        &self.params
+    }
+
+    pub fn kernels(&self) -> &IndexKernels {
+        &self.kernels
+    }
+
+    /// Vectors inserted (deleted ones included: ids are never reused).
+    pub fn len(&self) -> usize {
+        self.linked.load(Ordering::Acquire)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Vectors not deleted.
+    pub fn live(&self) -> usize {
+        self.len() - self.deleted_count.load(Ordering::Acquire) as usize
+    }
+
+    fn allocated(&self) -> usize {
+        self.allocated.load(Ordering::Acquire)
+    }
+
+    /// Working memory for one thread's searches and inserts.
+    pub fn scratch(&self) -> Scratch {
+        Scratch::new(self.store.row_len(), self.allocated(), self.graph.m0() + 1)
+    }
+
+    fn entry_point(&self) -> Option<EntryPoint> {
+        EntryPoint::unpack(self.entry.load(Ordering::Acquire))
+    }
+
+    fn check_vector(&self, v: &[f32]) -> Result<(), IndexError> {
+        if v.len() != self.params.dim {
+            return Err(IndexError::Dimension {
+                got: v.len(),
+                want: self.params.dim,
+            });
+        }
+        match v.iter().position(|x| !x.is_finite()) {
+            Some(index) => Err(IndexError::NotFinite {
+                index,
+                value: v[index],
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Reserves `count` consecutive ids, or fails if the index is full.
+    fn allocate(&self, count: usize) -> Result<u32, IndexError> {
+        let max = self.params.max_elements;
+        self.allocated
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                n.checked_add(count).filter(|&end| end <= max)
+            })
+            .map(|first| first as u32)
+            .map_err(|_| IndexError::Full { max })
+    }
+
+    /// Inserts `vector`, returning its id (ids count up from 0). Safe to
+    /// call from many threads, and while searches run.
+    pub fn insert(&self, vector: &[f32], s: &mut Scratch) -> Result<u32, IndexError> {
+        self.check_vector(vector)?;
+        let id = self.allocate(1)?;
+        // SAFETY: `allocate` handed `id` to this call alone, and nothing
+        // links to it yet.
+        unsafe { self.store.write(id, vector) };
+        self.link_node(id, s);
+        self.mark_linked(id);
+        Ok(id)
+    }
+
+    fn mark_linked(&self, id: u32) {
+        self.flags[id as usize].fetch_or(LINKED, Ordering::AcqRel);
+        self.linked.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether `id` names a vector that is fully inserted.
+    fn is_linked(&self, id: u32) -> bool {
+        (id as usize) < self.allocated()
+            && self.flags[id as usize].load(Ordering::Acquire) & LINKED != 0
+    }
+
+    /// Marks `id` deleted: searches stop returning it at once.
+    pub fn delete(&self, id: u32) -> Result<(), IndexError> {
+        if !self.is_linked(id) {
+            return Err(IndexError::UnknownId {
+                id,
+                len: self.len(),
+            });
+        }
+        if self.flags[id as usize].fetch_or(DELETED, Ordering::AcqRel) & DELETED != 0 {
+            return Err(IndexError::AlreadyDeleted { id });
+        }
+        self.deleted_count.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Whether `id` was deleted (false for ids never inserted).
+    pub fn is_deleted(&self, id: u32) -> bool {
+        (id as usize) < self.flags.capacity()
+            && self.flags[id as usize].load(Ordering::Acquire) & DELETED != 0
+    }
+
+    /// The `k` nearest live vectors to `query`, nearest first, searching
+    /// with a candidate list of `max(ef, k)`. Results go to `out`
+    /// (cleared first), so a warm scratch and `out` make a query
+    /// allocation-free.
+    pub fn search_into(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        s: &mut Scratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<(), IndexError> {
+        out.clear();
+        self.check_vector(query)?;
+        let Some(entry) = self.entry_point() else {
+            return Ok(());
+        };
+        if k == 0 {
+            return Ok(());
+        }
+        store::encode_row(&mut s.query, query, storage_metric(self.params.metric));
+        let q = s.query.as_ptr();
+        // SAFETY: `q` is the prepared query of `row_len` elements, and every
+        // id reached (entry point, links) is a written node.
+        unsafe {
+            let mut nearest = Neighbor {
+                id: entry.id,
+                distance: self.distance_to(q, entry.id, s),
+            };
+            for level in (1..=entry.level).rev() {
+                nearest = self.greedy(q, nearest, level, s);
+            }
+            self.search_layer(q, nearest, ef.max(k), 0, true, s);
+        }
+        while s.top.len() > k {
+            s.top.pop();
+        }
+        out.extend(s.top.drain());
+        out.sort_unstable();
+        Ok(())
+    }
+
+    /// [`HnswIndex::search_into`], allocating the result.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        s: &mut Scratch,
+    ) -> Result<Vec<Neighbor>, IndexError> {
+        let mut out = Vec::with_capacity(k);
+        self.search_into(query, k, ef, s, &mut out)?;
+        Ok(out)
+    }
+
+    /// The stored components of vector `id`.
+    pub fn vector(&self, id: u32) -> Result<&[f32], IndexError> {
+        if !self.is_linked(id) {
+            return Err(IndexError::UnknownId {
+                id,
+                len: self.len(),
+            });
+        }
+        // SAFETY: a linked node's row is written and never rewritten.
+        Ok(unsafe { self.store.components(id) })
+    }
+
+    /// Bytes of memory the vectors and the graph occupy.
+    pub fn memory_bytes(&self) -> usize {
+        let n = self.len();
+        self.store.bytes(n) + self.graph.bytes(n) + n
+    }
+}

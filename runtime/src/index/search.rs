@@ -1,0 +1,197 @@
+//! Searching one layer of the graph: greedy descent above level 0, and the
+//! ef-bounded best-first search of the HNSW paper (Algorithm 2) on the
+//! layer a query or an insert works in.
+//!
+//! Each expanded node's unvisited neighbours are collected first and their
+//! distances computed by one call of the JIT `gather` kernel, which
+//! prefetches the rows ahead of the one it is on; the heaps are then
+//! updated from the batch.
+
+use super::visited::Visited;
+use super::HnswIndex;
+use crate::aligned::AlignedBuf;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+/// A node and its distance to the query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Neighbor {
+    pub id: u32,
+    pub distance: f32,
+}
+
+impl Eq for Neighbor {}
+
+impl Ord for Neighbor {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.distance
+            .total_cmp(&other.distance)
+            .then(self.id.cmp(&other.id))
+    }
+}
+
+impl PartialOrd for Neighbor {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Per-thread working memory of searches and inserts, reused across calls
+/// so that a query allocates nothing.
+pub struct Scratch {
+    pub(super) visited: Visited,
+    pub(super) candidates: BinaryHeap<Reverse<Neighbor>>,
+    pub(super) top: BinaryHeap<Neighbor>,
+    pub(super) batch_ids: Vec<u32>,
+    pub(super) batch_distances: Vec<f32>,
+    /// The prepared query (kernel row layout, cache-line aligned).
+    pub(super) query: AlignedBuf<f32>,
+    /// Sorted results of the last layer search (inserts).
+    pub(super) found: Vec<Neighbor>,
+    pub(super) selected: Vec<Neighbor>,
+    pub(super) selected_ids: Vec<u32>,
+    /// An insert's chosen neighbours, per level.
+    pub(super) chosen: Vec<Vec<u32>>,
+}
+
+impl Scratch {
+    pub(super) fn new(row_len: usize, nodes: usize, max_degree: usize) -> Self {
+        Scratch {
+            visited: Visited::new(nodes),
+            candidates: BinaryHeap::new(),
+            top: BinaryHeap::new(),
+            batch_ids: Vec::with_capacity(max_degree + 1),
+            batch_distances: vec![0.0; max_degree + 1],
+            query: AlignedBuf::zeroed(row_len),
+            found: Vec::new(),
+            selected: Vec::new(),
+            selected_ids: Vec::new(),
+            chosen: Vec::new(),
+        }
+    }
+}
+
+impl HnswIndex {
+    /// Distances from `query` (a row in kernel layout) to `ids`, into
+    /// `out[..ids.len()]`.
+    ///
+    /// # Safety
+    /// `query` points at `row_len` readable f32s; every id is an allocated
+    /// node whose row is written.
+    #[inline]
+    pub(super) unsafe fn distances(&self, query: *const f32, ids: &[u32], out: &mut Vec<f32>) {
+        if out.len() < ids.len() {
+            out.resize(ids.len(), 0.0);
+        }
+        debug_assert!(ids.iter().all(|&id| (id as usize) < self.allocated()));
+        // SAFETY: the caller guarantees the query and rows are readable and
+        // `out` was just sized for every id.
+        unsafe {
+            self.kernels.gather.gather_unchecked(
+                query,
+                self.store.base(),
+                self.store.stride(),
+                ids,
+                out.as_mut_ptr(),
+            )
+        }
+    }
+
+    /// # Safety
+    /// As for [`HnswIndex::distances`], for one id.
+    pub(super) unsafe fn distance_to(&self, query: *const f32, id: u32, s: &mut Scratch) -> f32 {
+        s.batch_ids.clear();
+        s.batch_ids.push(id);
+        // SAFETY: forwarded to the caller.
+        unsafe { self.distances(query, &s.batch_ids, &mut s.batch_distances) };
+        s.batch_distances[0]
+    }
+
+    /// Walks `level` greedily from `from` to a local minimum.
+    ///
+    /// # Safety
+    /// As for [`HnswIndex::distances`]; `from` is a node at `level` or above.
+    pub(super) unsafe fn greedy(
+        &self,
+        query: *const f32,
+        mut from: Neighbor,
+        level: u8,
+        s: &mut Scratch,
+    ) -> Neighbor {
+        loop {
+            s.batch_ids.clear();
+            s.batch_ids.extend(self.graph.links(from.id, level).iter());
+            if s.batch_ids.is_empty() {
+                return from;
+            }
+            // SAFETY: linked ids are written nodes; forwarded to the caller.
+            unsafe { self.distances(query, &s.batch_ids, &mut s.batch_distances) };
+            let best = s
+                .batch_ids
+                .iter()
+                .zip(&s.batch_distances)
+                .map(|(&id, &distance)| Neighbor { id, distance })
+                .min();
+            match best {
+                Some(b) if b < from => from = b,
+                _ => return from,
+            }
+        }
+    }
+
+    /// The `ef` nodes nearest `query` that best-first search finds on
+    /// `level` from `entry`, left in `s.top` (a max-heap). Deleted nodes
+    /// are walked through but, when `skip_deleted`, never returned.
+    ///
+    /// # Safety
+    /// As for [`HnswIndex::distances`]; `entry` is a node at `level` or
+    /// above.
+    pub(super) unsafe fn search_layer(
+        &self,
+        query: *const f32,
+        entry: Neighbor,
+        ef: usize,
+        level: u8,
+        skip_deleted: bool,
+        s: &mut Scratch,
+    ) {
+        s.visited.reset(self.allocated());
+        s.top.clear();
+        s.candidates.clear();
+        s.visited.insert(entry.id);
+        s.candidates.push(Reverse(entry));
+        if !(skip_deleted && self.is_deleted(entry.id)) {
+            s.top.push(entry);
+        }
+        let mut bound = s.top.peek().map_or(f32::INFINITY, |t| t.distance);
+        while let Some(Reverse(nearest)) = s.candidates.pop() {
+            if nearest.distance > bound && s.top.len() >= ef {
+                break;
+            }
+            s.batch_ids.clear();
+            for id in self.graph.links(nearest.id, level).iter() {
+                if s.visited.insert(id) {
+                    s.batch_ids.push(id);
+                }
+            }
+            if s.batch_ids.is_empty() {
+                continue;
+            }
+            // SAFETY: linked ids are written nodes; forwarded to the caller.
+            unsafe { self.distances(query, &s.batch_ids, &mut s.batch_distances) };
+            for (&id, &distance) in s.batch_ids.iter().zip(&s.batch_distances) {
+                if s.top.len() < ef || distance < bound {
+                    let n = Neighbor { id, distance };
+                    s.candidates.push(Reverse(n));
+                    if !(skip_deleted && self.is_deleted(id)) {
+                        s.top.push(n);
+                        if s.top.len() > ef {
+                            s.top.pop();
+                        }
+                    }
+                    bound = s.top.peek().map_or(f32::INFINITY, |t| t.distance);
+                }
+            }
+        }
+    }
+}
