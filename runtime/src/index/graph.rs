@@ -146,6 +146,15 @@ impl Graph {
         Links { words }
     }
 
+    /// The level-0 slots (for saving and loading index files).
+    pub fn level0(&self) -> &Region<AtomicU32> {
+        &self.level0
+    }
+
+    pub fn level0_mut(&mut self) -> &mut Region<AtomicU32> {
+        &mut self.level0
+    }
+
     /// The lock that serialises writers of node `id`'s lists.
     pub fn lock(&self, id: u32) -> MutexGuard<'_, ()> {
         // A panicking writer leaves lists valid (each store is atomic), so a

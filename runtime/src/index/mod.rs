@@ -14,6 +14,7 @@
 //! searches but is never returned.
 
 mod build;
+mod file;
 mod graph;
 mod insert;
 mod kernels;
@@ -22,6 +23,7 @@ mod store;
 mod visited;
 
 pub use build::{BuildProgress, PROGRESS_EVERY};
+pub use file::{FileError, IndexFile, FORMAT_VERSION};
 pub use kernels::{storage_metric, IndexKernels};
 pub use search::{Neighbor, Scratch};
 
@@ -162,6 +164,17 @@ impl HnswIndex {
     /// An empty index on `kernels`, which must be the index's metric and
     /// dimension (from [`IndexKernels::compile`]).
     pub fn new(params: IndexParams, kernels: IndexKernels) -> Result<Self, IndexError> {
+        let stride = VectorStore::default_stride(kernels.row_len());
+        Self::with_stride(params, kernels, stride)
+    }
+
+    /// An empty index whose rows are `stride` elements apart (an index
+    /// file's stride, which may exceed what these kernels would choose).
+    fn with_stride(
+        params: IndexParams,
+        kernels: IndexKernels,
+        stride: usize,
+    ) -> Result<Self, IndexError> {
         params.check()?;
         let want = storage_metric(params.metric);
         for k in [&kernels.gather, &kernels.pair] {
@@ -176,9 +189,16 @@ impl HnswIndex {
                 )));
             }
         }
+        if stride < kernels.row_len() {
+            return Err(IndexError::Kernels(format!(
+                "kernels read {} elements per row, rows are {stride} apart",
+                kernels.row_len()
+            )));
+        }
         let store = VectorStore::new(
             params.dim,
             kernels.row_len(),
+            stride,
             storage_metric(params.metric),
             params.max_elements,
         )?;

@@ -26,13 +26,19 @@ pub struct VectorStore {
 }
 
 impl VectorStore {
+    /// The stride rows of `row_len` elements get: whole cache lines.
+    pub fn default_stride(row_len: usize) -> usize {
+        row_len.next_multiple_of(LINE_F32S)
+    }
+
     pub fn new(
         dim: usize,
         row_len: usize,
+        stride: usize,
         storage_metric: Metric,
         max_rows: usize,
     ) -> Result<Self, IndexError> {
-        let stride = row_len.next_multiple_of(LINE_F32S);
+        debug_assert!(stride >= row_len && stride.is_multiple_of(LINE_F32S));
         let len = max_rows
             .checked_mul(stride)
             .ok_or(IndexError::TooLarge { rows: max_rows })?;
@@ -101,6 +107,11 @@ impl VectorStore {
             )
         };
         encode_row(row, vector, self.storage_metric);
+    }
+
+    /// The region rows live in (for saving and loading index files).
+    pub fn region_mut(&mut self) -> &mut Region<f32> {
+        &mut self.rows
     }
 
     /// Bytes of memory rows `0..rows` occupy.
