@@ -5,6 +5,7 @@
 //! real-time worker threads; see docs/ARCHITECTURE.md.
 
 pub mod aligned;
+pub mod durable;
 pub mod index;
 pub mod memory;
 mod registry;

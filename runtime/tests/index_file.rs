@@ -46,7 +46,7 @@ fn saved_index(name: &str, metric: Metric) -> (PathBuf, HnswIndex, Vec<f32>) {
         index.delete(id).unwrap();
     }
     let path = temp(name);
-    index.save(&path, 42).unwrap();
+    index.save(&path, 42, 7).unwrap();
     (path, index, data)
 }
 
@@ -87,7 +87,7 @@ fn a_saved_index_loads_to_the_same_answers() {
 fn an_empty_index_round_trips() {
     let index = HnswIndex::new(IndexParams::new(Metric::L2, 7), kernels(Metric::L2, 7)).unwrap();
     let path = temp("empty");
-    index.save(&path, 0).unwrap();
+    index.save(&path, 0, 0).unwrap();
     let loaded = load(&path).unwrap();
     assert!(loaded.is_empty());
     let mut s = loaded.scratch();

@@ -45,6 +45,7 @@ const ALIGN: u64 = 4096;
 const SECTION_NAMES: [&str; 5] = ["vectors", "level0", "levels", "upper", "flags"];
 const CHECKSUM_AT: usize = 16;
 const SECTIONS_AT: usize = 80;
+const LINEAGE_AT: usize = SECTIONS_AT + 24 * 5;
 
 #[derive(Debug, Error)]
 pub enum FileError {
@@ -94,6 +95,9 @@ struct Header {
     count: usize,
     entry: Option<EntryPoint>,
     checkpoint: u64,
+    /// Random, fixed when an index is created: ties its write-ahead log
+    /// to it, so a log is never replayed onto another index.
+    lineage: u64,
     sections: [Section; 5],
 }
 
@@ -161,6 +165,7 @@ impl Header {
         put(56, &(self.count as u64).to_le_bytes());
         put(64, &entry_id.to_le_bytes());
         put(72, &self.checkpoint.to_le_bytes());
+        put(LINEAGE_AT, &self.lineage.to_le_bytes());
         for (i, s) in self.sections.iter().enumerate() {
             let at = SECTIONS_AT + 24 * i;
             put(at, &s.offset.to_le_bytes());
@@ -244,6 +249,7 @@ impl Header {
             count,
             entry,
             checkpoint: f.u64(72),
+            lineage: f.u64(LINEAGE_AT),
             sections,
         })
     }
@@ -358,6 +364,11 @@ impl IndexFile {
     /// The last write-ahead-log sequence number this file includes.
     pub fn checkpoint(&self) -> u64 {
         self.header.checkpoint
+    }
+
+    /// The identity the index's write-ahead log must carry.
+    pub fn lineage(&self) -> u64 {
+        self.header.lineage
     }
 
     pub fn file_bytes(&self) -> u64 {
@@ -570,9 +581,10 @@ impl<W: Write> SectionWriter<W> {
 impl HnswIndex {
     /// Writes the index to `path` atomically (a temporary file, synced,
     /// renamed over `path`, directory synced), recording that it includes
-    /// the write-ahead log up to `checkpoint`. No insert may run meanwhile
+    /// the write-ahead log of `lineage` up to `checkpoint` (0 and any
+    /// lineage for an index without a log). No insert may run meanwhile
     /// (the caller serialises them); searches may.
-    pub fn save(&self, path: &Path, checkpoint: u64) -> Result<(), FileError> {
+    pub fn save(&self, path: &Path, checkpoint: u64, lineage: u64) -> Result<(), FileError> {
         let io = |source| FileError::Io {
             path: path.into(),
             source,
@@ -661,6 +673,7 @@ impl HnswIndex {
                 count: n,
                 entry: self.entry_point(),
                 checkpoint,
+                lineage,
                 sections,
             };
             file.write_all_at(&header.encode(), 0)?;
@@ -692,6 +705,7 @@ mod tests {
             count: 3,
             entry: Some(EntryPoint { id: 2, level: 1 }),
             checkpoint: 77,
+            lineage: 5,
             sections: [Section::default(); 5],
         };
         let page = h.encode();

@@ -252,7 +252,9 @@ impl HnswIndex {
         EntryPoint::unpack(self.entry.load(Ordering::Acquire))
     }
 
-    fn check_vector(&self, v: &[f32]) -> Result<(), IndexError> {
+    /// Checks that `v` could be inserted or searched: the index's
+    /// dimension, finite values.
+    pub fn check_vector(&self, v: &[f32]) -> Result<(), IndexError> {
         if v.len() != self.params.dim {
             return Err(IndexError::Dimension {
                 got: v.len(),
@@ -301,6 +303,30 @@ impl HnswIndex {
     fn is_linked(&self, id: u32) -> bool {
         (id as usize) < self.allocated()
             && self.flags[id as usize].load(Ordering::Acquire) & LINKED != 0
+    }
+
+    /// Whether [`HnswIndex::delete`] of `id` would succeed now.
+    pub fn check_delete(&self, id: u32) -> Result<(), IndexError> {
+        if !self.is_linked(id) {
+            return Err(IndexError::UnknownId {
+                id,
+                len: self.len(),
+            });
+        }
+        if self.is_deleted(id) {
+            return Err(IndexError::AlreadyDeleted { id });
+        }
+        Ok(())
+    }
+
+    /// The id the next single insert gets (when no other insert races it).
+    pub fn next_id(&self) -> u32 {
+        self.allocated() as u32
+    }
+
+    /// Whether another vector fits.
+    pub fn is_full(&self) -> bool {
+        self.allocated() >= self.params.max_elements
     }
 
     /// Marks `id` deleted: searches stop returning it at once.
