@@ -26,6 +26,10 @@ commands:
       --streaming    run the `streaming` bench instead (scan and gather over a
                      512 MiB matrix streamed from DRAM, against a plain
                      streaming read); writes target/bench-streaming-summary.{md,json}
+  crash-test [--points N]
+      the kill -9 soak: SIGKILL a process writing to a durable index at N
+      random points (default 5000) and check every acknowledged write after
+      each (CI runs 200 points as part of `test`)
   hektor <args...>
       install missing system packages, then run the release `hektor` binary
       with <args> (e.g. `cargo xtask hektor kernels --dim 768`)
@@ -36,6 +40,7 @@ commands:
 enum Command {
     Test(test::Options),
     Bench(bench::Options),
+    CrashTest { points: u64 },
     /// Arguments for the `hektor` binary, passed through untouched.
     Hektor(Vec<String>),
     Help,
@@ -85,6 +90,23 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
             }
             Ok(Command::Bench(opts))
         }
+        "crash-test" => {
+            let mut points = 5000;
+            let mut it = flags.iter();
+            while let Some(flag) = it.next() {
+                match flag.as_str() {
+                    "--points" => {
+                        points = it
+                            .next()
+                            .and_then(|v| v.parse().ok())
+                            .filter(|&p| p > 0)
+                            .ok_or("--points needs a positive number")?;
+                    }
+                    other => return Err(unknown(other)),
+                }
+            }
+            Ok(Command::CrashTest { points })
+        }
         "help" | "--help" | "-h" => Ok(Command::Help),
         other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
     }
@@ -110,12 +132,26 @@ fn run_hektor(root: &Path, args: &[String]) -> Result<(), String> {
     )
 }
 
+/// The crash soak: the `crash_soak` test of hektor-runtime, in release.
+fn run_crash_test(root: &Path, points: u64) -> Result<(), String> {
+    system_packages::ensure()?;
+    process::run(
+        "crash test",
+        process::cargo()
+            .current_dir(root)
+            .env("HEKTOR_CRASH_POINTS", points.to_string())
+            .args(["test", "--release", "-p", "hektor-runtime", "--test", "crash", "--"])
+            .args(["--ignored", "--exact", "crash_soak", "--nocapture"]),
+    )
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = parse_args(&args).and_then(|command| match command {
         Command::Test(opts) => test::run(&workspace_root(), &opts),
         Command::Bench(opts) => bench::run(&workspace_root(), &opts),
         Command::Hektor(args) => run_hektor(&workspace_root(), &args),
+        Command::CrashTest { points } => run_crash_test(&workspace_root(), points),
         Command::Help => {
             println!("{USAGE}");
             Ok(())
@@ -197,6 +233,20 @@ mod tests {
                 criterion_args: vec![],
             })
         );
+    }
+
+    #[test]
+    fn crash_test_points() {
+        assert_eq!(
+            parse_args(&args(&["crash-test"])).unwrap(),
+            Command::CrashTest { points: 5000 }
+        );
+        assert_eq!(
+            parse_args(&args(&["crash-test", "--points", "300"])).unwrap(),
+            Command::CrashTest { points: 300 }
+        );
+        assert!(parse_args(&args(&["crash-test", "--points", "0"])).is_err());
+        assert!(parse_args(&args(&["crash-test", "--points"])).is_err());
     }
 
     #[test]
