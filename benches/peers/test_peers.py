@@ -133,6 +133,10 @@ class Percentiles(unittest.TestCase):
         self.assertEqual(common.percentile_nearest_rank(xs, 100), 100)
         self.assertEqual(common.percentile_nearest_rank(xs[::-1], 50), 50)  # order does not matter
         self.assertEqual(common.percentile_nearest_rank([7], 99.9), 7)
+        thousand = np.arange(1, 1001)
+        self.assertEqual(common.percentile_nearest_rank(thousand, 99.9), 999)  # not the max
+        self.assertEqual(common.percentile_nearest_rank(thousand, 99), 990)
+        self.assertEqual(common.percentile_nearest_rank(np.arange(1, 10001), 99.9), 9990)
         self.assertEqual(common.percentile_nearest_rank([3, 1, 2, 4], 50), 2)
         self.assertEqual(common.percentile_nearest_rank([3, 1, 2, 4], 51), 3)
         with self.assertRaises(ValueError):
