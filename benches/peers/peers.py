@@ -538,9 +538,16 @@ def main(argv=None):
     rows = []
     for e in engines:
         if e == "hektor":
-            rows += run_hektor(os.path.abspath(a.hektor), a.data, a.out, a)
+            # A failing hektor (the binary is young) must not throw away the
+            # peers' results: report it as skipped, loudly.
+            try:
+                rows += run_hektor(os.path.abspath(a.hektor), a.data, a.out, a)
+            except (RuntimeError, ValueError, OSError) as exc:
+                skipped["hektor"] = f"FAILED: {exc}"
+                log(f"*** HEKTOR FAILED: {exc}")
         else:
             rows += run_peer(e, base, queries, gt, a)
+    engines = [e for e in engines if e not in skipped]
 
     load_end = os.getloadavg()
     versions = {

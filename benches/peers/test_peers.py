@@ -286,6 +286,15 @@ class EndToEnd(unittest.TestCase):
         self.assertIn("hektor", res["skipped"])
         self.assertIn("SKIPPING hektor", self.log)
 
+    def test_failing_hektor_is_reported_not_fatal(self):
+        with open(self.fake, "w") as f:
+            f.write(f"#!{sys.executable}\nimport sys\nsys.exit('build: not implemented yet')\n")
+        res = self.main(["--data", self.data, "--out", self.out, "--engines", "hektor", "--ef", "16", "--hektor", self.fake])
+        self.assertEqual(res["rows"], [])
+        self.assertIn("not implemented yet", res["skipped"]["hektor"])
+        with open(os.path.join(self.out, "results.md")) as f:
+            self.assertIn("FAILED", f.read())
+
     @unittest.skipUnless(have("hnswlib") and have("matplotlib"), "hnswlib/matplotlib not installed")
     def test_hnswlib_and_fake_hektor_with_plots(self):
         res = self.run_peers("hnswlib,hektor")
