@@ -5,12 +5,15 @@
 //! real-time worker threads; see docs/ARCHITECTURE.md.
 
 pub mod aligned;
+pub mod dataset;
+pub mod exact;
 mod registry;
 mod schedules;
 mod tiered;
 pub mod timing;
 pub mod tuning;
 
+pub use exact::{ExactError, ExactSearch, Hits};
 pub use registry::{KernelRegistry, PrepareRequest, PreparedKernel, RegistryError};
 pub use schedules::default_schedule;
 pub use tiered::{TierEvent, TieredRegistry, TieredSlot};
