@@ -92,6 +92,7 @@ fn check(search: &ExactSearch, metric: Metric, base: &Matrix, queries: &Matrix, 
 }
 
 fn backends() -> Vec<Box<dyn Backend>> {
+    #[cfg_attr(not(feature = "llvm"), allow(unused_mut))]
     let mut v: Vec<Box<dyn Backend>> = vec![Box::new(CraneliftBackend::host().unwrap())];
     #[cfg(feature = "llvm")]
     v.push(Box::new(hektor_codegen::llvm::LlvmBackend::host().unwrap()));
