@@ -599,6 +599,25 @@ fn writers_refuse_ragged_rows_and_report_unwritable_paths() {
     let p = d.path().join("no").join("such").join("dir.fvecs");
     let (e, _) = err(write_fvecs(&p, &m), &p);
     assert!(matches!(e, DatasetError::Io { .. }));
+    // A full disk (Linux's /dev/full fails every write) is reported, not
+    // lost in a buffer dropped without a flush.
+    let full = Path::new("/dev/full");
+    if full.exists() {
+        let big = Matrix::new(4, vec![1.0; 4 * 1000]).unwrap();
+        assert!(matches!(
+            err(write_fvecs(full, &big), full).0,
+            DatasetError::Io { .. }
+        ));
+        assert!(matches!(
+            err(write_npy_f32(full, &big), full).0,
+            DatasetError::Io { .. }
+        ));
+        let ids = Neighbors::new(1, vec![1]).unwrap();
+        assert!(matches!(
+            err(write_ids_csv(full, &ids), full).0,
+            DatasetError::Io { .. }
+        ));
+    }
 }
 
 fn matrix() -> impl Strategy<Value = Matrix> {

@@ -87,7 +87,5 @@ pub fn write_ids_csv(path: impl AsRef<Path>, ids: &Neighbors) -> Result<(), Data
             .map_err(|e| DatasetError::io(path, e))?;
     }
     w.flush().map_err(|e| DatasetError::io(path, e))?;
-    w.into_inner()
-        .map_err(|e| DatasetError::io(path, e.into_error()))?;
     Ok(())
 }

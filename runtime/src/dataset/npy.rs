@@ -471,8 +471,6 @@ fn write_npy<T: Copy>(
             .map_err(|e| DatasetError::io(path, e))?;
     }
     w.flush().map_err(|e| DatasetError::io(path, e))?;
-    w.into_inner()
-        .map_err(|e| DatasetError::io(path, e.into_error()))?;
     Ok(())
 }
 

@@ -98,17 +98,13 @@ impl<T: VecsElement> VecsWriter<T> {
         Ok(())
     }
 
-    /// Flushes the buffer; returns the number of rows written.
+    /// Flushes the buffer; returns the number of rows written. (Dropping
+    /// a `BufWriter` flushes too, but swallows the error, such as a full
+    /// disk.)
     pub fn finish(mut self) -> Result<usize, DatasetError> {
         self.out
             .flush()
             .map_err(|e| DatasetError::io(&self.path, e))?;
-        // `sync_all` is not needed for correctness here, but `flush` alone
-        // does not surface an error from closing the file; `into_inner`
-        // hands back the file so that its last write error is reported.
-        self.out
-            .into_inner()
-            .map_err(|e| DatasetError::io(&self.path, e.into_error()))?;
         Ok(self.rows)
     }
 }
