@@ -1,11 +1,13 @@
-//! Hektor's runtime. Today: the kernel registry that prepares, at start-up,
-//! every kernel an index needs (compiled, verified against the oracle and
-//! timed on this machine). Later issues add tiering (Cranelift first, LLVM
-//! swapped in), autotuning, the vector store, the HNSW index and pinned,
-//! real-time worker threads; see docs/ARCHITECTURE.md.
+//! Hektor's runtime: the kernel registry and tiering (every kernel
+//! compiled, verified against the oracle and timed at start-up), the
+//! autotuner, the HNSW index on those kernels with its file format and
+//! write-ahead log, exact search, and data sets. Pinned, real-time worker
+//! threads come with the latency runtime; see docs/ARCHITECTURE.md.
 
 pub mod aligned;
+pub mod dataset;
 pub mod durable;
+pub mod exact;
 pub mod index;
 pub mod memory;
 mod registry;
@@ -14,6 +16,7 @@ mod tiered;
 pub mod timing;
 pub mod tuning;
 
+pub use exact::{ExactError, ExactSearch, Hits};
 pub use registry::{KernelRegistry, PrepareRequest, PreparedKernel, RegistryError};
 pub use schedules::default_schedule;
 pub use tiered::{TierEvent, TieredRegistry, TieredSlot};

@@ -3,6 +3,7 @@
 //! 1 for a failure while doing the work.
 
 mod args;
+mod gen;
 mod ir;
 mod kernels;
 mod tiers;
@@ -24,6 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Generate a synthetic data set and its exact ground truth (base/queries.fvecs, gt.ivecs).
+    Gen(gen::GenArgs),
     /// Show every stage of one kernel: kernel IR, each pass, Cranelift IR, machine code.
     Ir(ir::IrArgs),
     /// Generate, verify and time every kernel an index of this dimension needs.
@@ -70,6 +73,7 @@ impl From<hektor_runtime::RegistryError> for Failure {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Gen(a) => gen::run(a),
         Command::Ir(a) => ir::run(a),
         Command::Kernels(a) => kernels::run(a),
         Command::Tune(a) => tune::run(a),
