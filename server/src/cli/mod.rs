@@ -66,6 +66,7 @@ impl From<hektor_runtime::RegistryError> for Failure {
         match e {
             hektor_runtime::RegistryError::Spec(s) => s.into(),
             hektor_runtime::RegistryError::Codegen(c) => c.into(),
+            e @ hektor_runtime::RegistryError::NotPrepared(_) => Failure::Runtime(e.to_string()),
         }
     }
 }
