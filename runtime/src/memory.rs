@@ -160,7 +160,10 @@ impl<T: Zeroable> Region<T> {
                 self.ptr.as_ptr().cast(),
                 bytes,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_FIXED,
+                // Populate: fault every page in now, so the first queries
+                // do not pay for page faults (a latency spike, not a cost
+                // to defer).
+                libc::MAP_PRIVATE | libc::MAP_FIXED | libc::MAP_POPULATE,
                 file.as_raw_fd(),
                 offset as libc::off_t,
             )

@@ -40,7 +40,9 @@ commands:
 enum Command {
     Test(test::Options),
     Bench(bench::Options),
-    CrashTest { points: u64 },
+    CrashTest {
+        points: u64,
+    },
     /// Arguments for the `hektor` binary, passed through untouched.
     Hektor(Vec<String>),
     Help,
@@ -140,7 +142,15 @@ fn run_crash_test(root: &Path, points: u64) -> Result<(), String> {
         process::cargo()
             .current_dir(root)
             .env("HEKTOR_CRASH_POINTS", points.to_string())
-            .args(["test", "--release", "-p", "hektor-runtime", "--test", "crash", "--"])
+            .args([
+                "test",
+                "--release",
+                "-p",
+                "hektor-runtime",
+                "--test",
+                "crash",
+                "--",
+            ])
             .args(["--ignored", "--exact", "crash_soak", "--nocapture"]),
     )
 }

@@ -196,20 +196,20 @@ fn size(p: &Path) -> String {
 /// stderr. Workers report from several threads; the lock keeps lines
 /// whole and the count monotonic, and redraws only when the percentage
 /// moves, so a fast loop does not spend its time printing.
-struct Progress {
+pub struct Progress {
     label: &'static str,
     last: Mutex<Option<usize>>,
 }
 
 impl Progress {
-    fn new(label: &'static str) -> Self {
+    pub fn new(label: &'static str) -> Self {
         Progress {
             label,
             last: Mutex::new(None),
         }
     }
 
-    fn update(&self, done: usize, total: usize) {
+    pub fn update(&self, done: usize, total: usize) {
         const WIDTH: usize = 30;
         let Ok(mut last) = self.last.lock() else {
             return;
@@ -229,7 +229,7 @@ impl Progress {
         std::io::stderr().flush().ok();
     }
 
-    fn finish(&self) {
+    pub fn finish(&self) {
         if self.last.lock().is_ok_and(|l| l.is_some()) {
             eprintln!();
         }

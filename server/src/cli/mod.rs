@@ -3,9 +3,14 @@
 //! 1 for a failure while doing the work.
 
 mod args;
+mod build;
+mod demo;
+mod engine;
 mod gen;
 mod ir;
 mod kernels;
+mod measure;
+mod search;
 mod tiers;
 mod tune;
 
@@ -25,6 +30,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build an HNSW index from a vector file (.fvecs, .bvecs, .npy) into one durable index file.
+    Build(build::BuildArgs),
+    /// The whole engine on built-in data: generate, build, and sweep ef for recall and latency.
+    Demo(demo::DemoArgs),
+    /// Search an index with a query file: recall, QPS and latency percentiles per ef.
+    Search(search::SearchArgs),
     /// Generate a synthetic data set and its exact ground truth (base/queries.fvecs, gt.ivecs).
     Gen(gen::GenArgs),
     /// Show every stage of one kernel: kernel IR, each pass, Cranelift IR, machine code.
@@ -43,6 +54,14 @@ pub enum Failure {
     Usage(String),
     /// The work failed: exit code 1.
     Runtime(String),
+}
+
+impl Failure {
+    pub fn message(self) -> String {
+        match self {
+            Failure::Usage(m) | Failure::Runtime(m) => m,
+        }
+    }
 }
 
 impl From<hektor_kernels::SpecError> for Failure {
@@ -74,7 +93,10 @@ impl From<hektor_runtime::RegistryError> for Failure {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Build(a) => build::run(a),
+        Command::Demo(a) => demo::run(a),
         Command::Gen(a) => gen::run(a),
+        Command::Search(a) => search::run(a),
         Command::Ir(a) => ir::run(a),
         Command::Kernels(a) => kernels::run(a),
         Command::Tune(a) => tune::run(a),

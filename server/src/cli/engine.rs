@@ -1,0 +1,55 @@
+//! What `build`, `search` and `demo` share: compiling an index's kernels
+//! on the chosen tier, and reporting them.
+
+use super::args::{self, BackendArg};
+use super::Failure;
+use hektor_kernels::Metric;
+use hektor_runtime::index::IndexKernels;
+use hektor_runtime::tuning::default_tuning_path;
+use hektor_runtime::ScheduleBook;
+
+/// The backend an index runs on unless told otherwise: LLVM when built in
+/// (the best code; an index lives long enough to repay milliseconds of
+/// compiling), Cranelift otherwise.
+pub fn default_backend() -> BackendArg {
+    *args::default_backends()
+        .last()
+        .expect("at least Cranelift is always built")
+}
+
+/// Compiles and verifies the kernels an index of `metric` × `dim` needs,
+/// with this machine's tuned schedules where the tuning file has them.
+pub fn index_kernels(
+    metric: Metric,
+    dim: usize,
+    backend: Option<BackendArg>,
+) -> Result<IndexKernels, Failure> {
+    let backend = args::backend(backend.unwrap_or_else(default_backend), None)?;
+    let book = ScheduleBook::load(&default_tuning_path());
+    for w in &book.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(IndexKernels::compile(metric, dim, backend.as_ref(), &book)?)
+}
+
+/// One line per kernel: spec, tier, schedule, compile and verify time.
+pub fn print_kernels(kernels: &IndexKernels) {
+    println!("kernels:");
+    for p in &kernels.prepared {
+        let k = &p.kernel;
+        let s = k.stats();
+        println!(
+            "  {:<28} {:<9} compiled in {:>6.2} ms, verified in {:>6.2} ms, {:>5} B  [{}]",
+            k.spec().to_string(),
+            k.backend().to_string(),
+            s.total.as_secs_f64() * 1e3,
+            s.verify.as_secs_f64() * 1e3,
+            s.code_bytes,
+            k.schedule()
+        );
+    }
+}
+
+pub fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}

@@ -1,0 +1,262 @@
+//! `hektor build` and `hektor search` as a user runs them: a generated
+//! data set round-trips through an index file with high recall, `--json`
+//! keeps its contract, and every bad input is one clear line and a
+//! non-zero exit.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn hektor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hektor"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "failed: {}", text(&o.stderr));
+    text(&o.stdout)
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hektor-index-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A small generated set and an index over it (Cranelift: fast to compile).
+fn data_and_index(name: &str, metric: &str) -> (PathBuf, PathBuf) {
+    let d = dir(name);
+    ok(&hektor(&[
+        "gen",
+        "--n",
+        "3000",
+        "--dim",
+        "24",
+        "--queries",
+        "100",
+        "--seed",
+        "3",
+        "--k",
+        "10",
+        "--metric",
+        metric,
+        "--output",
+        s(&d),
+    ]));
+    let index = d.join("index.hektor");
+    let out = ok(&hektor(&[
+        "build",
+        "--input",
+        s(&d.join("base.fvecs")),
+        "--metric",
+        metric,
+        "--m",
+        "12",
+        "--ef-construction",
+        "100",
+        "--threads",
+        "2",
+        "--backend",
+        "cranelift",
+        "--output",
+        s(&index),
+    ]));
+    assert!(out.contains("built"), "{out}");
+    (d, index)
+}
+
+#[test]
+fn build_then_search_finds_the_true_neighbours() {
+    for metric in ["l2", "cosine"] {
+        let (d, index) = data_and_index(&format!("roundtrip-{metric}"), metric);
+        let o = hektor(&[
+            "search",
+            "--index",
+            s(&index),
+            "--queries",
+            s(&d.join("queries.fvecs")),
+            "--k",
+            "10",
+            "--ef",
+            "16,128",
+            "--ground-truth",
+            s(&d.join("gt.ivecs")),
+            "--json",
+            "--backend",
+            "cranelift",
+            "--output",
+            s(&d.join("ids.ivecs")),
+        ]);
+        let out = ok(&o);
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every stdout line is JSON"))
+            .collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        for (line, ef) in lines.iter().zip([16, 128]) {
+            for key in [
+                "ef", "k", "recall", "qps", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
+            ] {
+                assert!(line.get(key).is_some(), "missing {key}: {line}");
+            }
+            assert_eq!(line["ef"], ef);
+            assert_eq!(line["k"], 10);
+            assert!(line["p50_us"].as_f64().unwrap() <= line["p99_us"].as_f64().unwrap());
+        }
+        let recall = lines[1]["recall"].as_f64().unwrap();
+        assert!(recall >= 0.97, "{metric}: recall@10 at ef 128 is {recall}");
+        // 100 queries × (4-byte dim + 10 ids).
+        assert_eq!(
+            std::fs::metadata(d.join("ids.ivecs")).unwrap().len(),
+            100 * 44
+        );
+    }
+}
+
+#[test]
+fn exact_search_has_perfect_recall_and_a_table() {
+    let (d, index) = data_and_index("exact", "ip");
+    let out = ok(&hektor(&[
+        "search",
+        "--index",
+        s(&index),
+        "--queries",
+        s(&d.join("queries.fvecs")),
+        "--ground-truth",
+        s(&d.join("gt.ivecs")),
+        "--exact",
+        "--backend",
+        "cranelift",
+    ]));
+    let row = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("exact"))
+        .expect(&out);
+    assert!(row.contains("1.0000"), "{row}");
+}
+
+#[test]
+fn bad_inputs_are_one_clear_error() {
+    let (d, index) = data_and_index("bad", "l2");
+    let other = dir("bad-other");
+    ok(&hektor(&[
+        "gen",
+        "--n",
+        "50",
+        "--dim",
+        "7",
+        "--queries",
+        "5",
+        "--output",
+        s(&other),
+    ]));
+    let search = |queries: &Path, extra: &[&str]| {
+        let mut args = vec!["search", "--index", s(&index), "--queries", s(queries)];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--backend", "cranelift"]);
+        hektor(&args)
+    };
+    let cases: Vec<(Output, &str)> = vec![
+        (search(&other.join("queries.fvecs"), &[]), "dimension"),
+        (
+            search(
+                &d.join("queries.fvecs"),
+                &["--ground-truth", s(&other.join("gt.ivecs"))],
+            ),
+            "ground-truth rows",
+        ),
+        (search(&d.join("missing.fvecs"), &[]), "missing.fvecs"),
+        (search(&d.join("queries.fvecs"), &["--ef", "0"]), "ef"),
+        (
+            hektor(&[
+                "search",
+                "--index",
+                s(&d.join("base.fvecs")),
+                "--queries",
+                s(&d.join("queries.fvecs")),
+            ]),
+            "not a Hektor index",
+        ),
+        (
+            hektor(&[
+                "build",
+                "--input",
+                s(&d.join("base.fvecs")),
+                "--metric",
+                "l2",
+                "--dtype",
+                "sq8",
+                "--output",
+                s(&d.join("x")),
+            ]),
+            "f32 indexes only",
+        ),
+        (
+            hektor(&[
+                "build",
+                "--input",
+                s(&d.join("nope.fvecs")),
+                "--metric",
+                "l2",
+                "--output",
+                s(&d.join("x")),
+            ]),
+            "nope.fvecs",
+        ),
+    ];
+    for (o, needle) in cases {
+        assert!(!o.status.success(), "expected failure mentioning {needle}");
+        let err = text(&o.stderr);
+        assert!(
+            err.contains(needle),
+            "error should mention `{needle}`: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // A NaN in the input names its row and column.
+    let nan = d.join("nan.fvecs");
+    let mut bytes = Vec::new();
+    for row in 0..3 {
+        bytes.extend_from_slice(&2i32.to_le_bytes());
+        for col in 0..2 {
+            let v = if (row, col) == (2, 1) { f32::NAN } else { 1.0 };
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    std::fs::write(&nan, bytes).unwrap();
+    let o = hektor(&[
+        "build",
+        "--input",
+        s(&nan),
+        "--metric",
+        "l2",
+        "--output",
+        s(&d.join("y")),
+    ]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(err.contains("row 2") && err.contains("column 1"), "{err}");
+    // A truncated index file.
+    let bytes = std::fs::read(&index).unwrap();
+    let cut = d.join("cut.hektor");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let o = hektor(&[
+        "search",
+        "--index",
+        s(&cut),
+        "--queries",
+        s(&d.join("queries.fvecs")),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("truncated"), "{}", text(&o.stderr));
+}
