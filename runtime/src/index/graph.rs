@@ -146,6 +146,17 @@ impl Graph {
         Links { words }
     }
 
+    /// Where node `id`'s list at `level` starts, for prefetching (level 0
+    /// only: upper lists are few and hot).
+    #[inline]
+    pub fn links_start(&self, id: u32, level: u8) -> *const AtomicU32 {
+        if level == 0 {
+            self.level0.as_ptr().wrapping_add(id as usize * (1 + self.m0))
+        } else {
+            std::ptr::null()
+        }
+    }
+
     /// The level-0 slots (for saving and loading index files).
     pub fn level0(&self) -> &Region<AtomicU32> {
         &self.level0

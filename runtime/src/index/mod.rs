@@ -344,6 +344,12 @@ impl HnswIndex {
         Ok(())
     }
 
+    /// Whether any vector was ever deleted.
+    #[inline]
+    fn has_deletes(&self) -> bool {
+        self.deleted_count.load(Ordering::Relaxed) > 0
+    }
+
     /// Whether `id` was deleted (false for ids never inserted).
     pub fn is_deleted(&self, id: u32) -> bool {
         (id as usize) < self.flags.capacity()

@@ -71,6 +71,20 @@ impl Scratch {
     }
 }
 
+/// Asks for the cache line at `p` without waiting for it. Never faults,
+/// whatever the address.
+#[inline(always)]
+fn prefetch(p: *const i8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch is a hint; it reads nothing architecturally and
+    // cannot fault, even on an invalid address. SSE is baseline on x86-64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 impl HnswIndex {
     /// Distances from `query` (a row in kernel layout) to `ids`, into
     /// `out[..ids.len()]`.
@@ -155,6 +169,8 @@ impl HnswIndex {
         skip_deleted: bool,
         s: &mut Scratch,
     ) {
+        // Without deletes (the common case) no node's flags need reading.
+        let skip_deleted = skip_deleted && self.has_deletes();
         s.visited.reset(self.allocated());
         s.top.clear();
         s.candidates.clear();
@@ -168,10 +184,18 @@ impl HnswIndex {
             if nearest.distance > bound && s.top.len() >= ef {
                 break;
             }
+            // The next candidate's list will be read right after this
+            // batch: start loading it now.
+            if let Some(Reverse(next)) = s.candidates.peek() {
+                prefetch(self.graph.links_start(next.id, level).cast());
+            }
             s.batch_ids.clear();
             for id in self.graph.links(nearest.id, level).iter() {
                 if s.visited.insert(id) {
                     s.batch_ids.push(id);
+                    // Every row's first line in flight at once: the gather
+                    // kernel's own prefetch then covers the rest of each row.
+                    prefetch(self.store.row_start(id).cast());
                 }
             }
             if s.batch_ids.is_empty() {

@@ -64,6 +64,13 @@ impl VectorStore {
         self.rows.as_ptr()
     }
 
+    /// Where row `id` starts (for prefetching: computing the address reads
+    /// nothing).
+    #[inline]
+    pub fn row_start(&self, id: u32) -> *const f32 {
+        self.rows.as_ptr().wrapping_add(id as usize * self.stride)
+    }
+
     /// Row `id` as the kernels read it.
     ///
     /// # Safety
