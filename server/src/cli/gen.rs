@@ -133,7 +133,15 @@ pub fn run(a: GenArgs) -> Result<(), Failure> {
     .ok();
 
     let t = Instant::now();
-    let search = ExactSearch::new(a.metric, &data.base, a.threads)?;
+    // The tuned scan schedule when `hektor tune` stored one, as the
+    // runtime does at start-up.
+    let book = hektor_runtime::ScheduleBook::load(&hektor_runtime::tuning::default_tuning_path());
+    for w in &book.warnings {
+        eprintln!("warning: {w}");
+    }
+    let backend = hektor_runtime::exact::default_backend()?;
+    let search =
+        ExactSearch::with_backend(a.metric, &data.base, a.threads, backend.as_ref(), &book)?;
     let setup = t.elapsed();
     let base_len = data.base.len();
     // The search keeps its own aligned copy of the base.
