@@ -3,7 +3,7 @@
 
 use super::args::{self, BackendArg};
 use super::engine::{index_kernels, mib, print_kernels};
-use super::gen::Progress;
+use super::progress::Progress;
 use super::Failure;
 use hektor_kernels::Metric;
 use hektor_runtime::dataset::load_vectors;

@@ -5,8 +5,8 @@
 
 use super::args::BackendArg;
 use super::engine::{index_kernels, mib, print_kernels};
-use super::gen::Progress;
 use super::measure::{ef_list, hnsw_search, print_table, sweep_point};
+use super::progress::Progress;
 use super::Failure;
 use hektor_kernels::Metric;
 use hektor_runtime::dataset::gen::{generate_with_progress, GenSpec, Kind};
@@ -113,12 +113,13 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
         mib(index.memory_bytes())
     );
 
-    println!("\nsearch: one query at a time on one thread, each timed; 1000 untimed warm-up queries per ef");
+    let warmup = nq.min(1000);
+    println!("\nsearch: one query at a time on one thread, each timed; {warmup} untimed warm-up queries per ef");
     let mut points = Vec::new();
     for &ef in &a.ef {
         let mut search = hnsw_search(&index, k, ef);
         let mut ids = Vec::new();
-        for q in data.queries.rows().take(1000) {
+        for q in data.queries.rows().take(warmup) {
             ids.clear();
             search(q, &mut ids).map_err(Failure::Runtime)?;
         }

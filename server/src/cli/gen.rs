@@ -3,6 +3,7 @@
 //! ann-benchmarks tools and `hektor build/search` read.
 
 use super::args;
+use super::progress::Progress;
 use super::Failure;
 use hektor_kernels::Metric;
 use hektor_runtime::dataset::gen::{self, GenSpec, Kind};
@@ -10,7 +11,6 @@ use hektor_runtime::dataset::{write_fvecs, write_ivecs, DatasetError, Neighbors}
 use hektor_runtime::{ExactError, ExactSearch};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Instant;
 
 #[derive(clap::Args)]
@@ -198,49 +198,5 @@ fn size(p: &Path) -> String {
         format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
     } else {
         format!("{bytes} B")
-    }
-}
-
-/// `label [#########           ] 45%  1234/5678`, redrawn in place on
-/// stderr. Workers report from several threads; the lock keeps lines
-/// whole and the count monotonic, and redraws only when the percentage
-/// moves, so a fast loop does not spend its time printing.
-pub struct Progress {
-    label: &'static str,
-    last: Mutex<Option<usize>>,
-}
-
-impl Progress {
-    pub fn new(label: &'static str) -> Self {
-        Progress {
-            label,
-            last: Mutex::new(None),
-        }
-    }
-
-    pub fn update(&self, done: usize, total: usize) {
-        const WIDTH: usize = 30;
-        let Ok(mut last) = self.last.lock() else {
-            return;
-        };
-        let percent = done * 100 / total.max(1);
-        if last.is_some_and(|l| percent <= l) {
-            return;
-        }
-        *last = Some(percent);
-        let filled = done * WIDTH / total.max(1);
-        eprint!(
-            "\r{:<13} [{}{}] {percent:>3}%  {done}/{total}",
-            self.label,
-            "#".repeat(filled),
-            " ".repeat(WIDTH - filled.min(WIDTH))
-        );
-        std::io::stderr().flush().ok();
-    }
-
-    pub fn finish(&self) {
-        if self.last.lock().is_ok_and(|l| l.is_some()) {
-            eprintln!();
-        }
     }
 }

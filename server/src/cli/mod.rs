@@ -10,6 +10,7 @@ mod gen;
 mod ir;
 mod kernels;
 mod measure;
+mod progress;
 mod search;
 mod tiers;
 mod tune;
