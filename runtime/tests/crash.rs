@@ -59,7 +59,7 @@ fn crash_child() {
     loop {
         match rng.random_range(0..100) {
             0..80 => {
-                let id = index.index().next_id();
+                let id = index.index().next_label() as u32;
                 let got = index.insert(&vector_for(id)).expect("insert");
                 writeln!(out, "i {got}").unwrap();
             }

@@ -127,3 +127,24 @@ fn an_index_without_a_log_gets_one() {
     drop(d);
     assert_eq!(open(&path).unwrap().index().len(), 1);
 }
+
+#[test]
+fn compaction_is_durable() {
+    let path = dir("compact").join("i.hektor");
+    let d = fresh(&path);
+    for i in 0..20 {
+        d.insert(&[i as f32, 1.0, 0.5, 0.0]).unwrap();
+    }
+    for l in [0, 7, 19] {
+        d.delete(l).unwrap();
+    }
+    let d = d.compact(1, &|_, _| {}).unwrap();
+    assert_eq!((d.index().len(), d.log_bytes()), (17, 0));
+    assert_eq!(d.insert(&[9.0; 4]).unwrap(), 20);
+    drop(d);
+    let d = open(&path).unwrap();
+    assert_eq!(d.index().len(), 18);
+    assert_eq!(d.index().vector(18).unwrap(), &[18.0, 1.0, 0.5, 0.0]);
+    assert_eq!(d.index().vector(20).unwrap(), &[9.0; 4]);
+    assert!(d.index().vector(7).is_err());
+}

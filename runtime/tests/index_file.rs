@@ -252,3 +252,55 @@ fn a_forged_graph_is_refused_not_followed() {
         }
     }
 }
+
+#[test]
+fn compaction_reclaims_deleted_vectors_and_keeps_labels() {
+    let dim = 20;
+    let data = random(1200, dim, 4);
+    let index = HnswIndex::build(
+        IndexParams::new(Metric::L2, dim),
+        kernels(Metric::L2, dim),
+        &data,
+        2,
+        &|_, _| {},
+    )
+    .unwrap();
+    for label in (0..1200).filter(|l| l % 4 == 1) {
+        index.delete(label).unwrap();
+    }
+    let compacted = index.compact(2, &|_, _| {}).unwrap();
+    assert_eq!((compacted.len(), compacted.live()), (900, 900));
+    assert!(compacted.memory_bytes() < index.memory_bytes());
+    let mut s = compacted.scratch();
+    for label in [0u32, 2, 3, 1199] {
+        let v = &data[label as usize * dim..][..dim];
+        assert_eq!(compacted.vector(label).unwrap(), v);
+        assert_eq!(
+            compacted.search(v, 1, 32, &mut s).unwrap()[0].id,
+            label,
+            "label {label}"
+        );
+    }
+    assert!(compacted.vector(1).is_err(), "a deleted label is gone");
+    assert!(compacted.delete(5).is_err());
+    // New vectors continue the label sequence, and survive a save and load.
+    assert_eq!(compacted.insert(&[0.25; 20], &mut s).unwrap(), 1200);
+    compacted.delete(2).unwrap();
+    let path = temp("compacted");
+    compacted.save(&path, 0, 0).unwrap();
+    let loaded = load(&path).unwrap();
+    let mut s = loaded.scratch();
+    assert_eq!(
+        loaded.search(&[0.25; 20], 1, 32, &mut s).unwrap()[0].id,
+        1200
+    );
+    assert!(loaded.is_deleted(2));
+    assert_eq!(loaded.vector(1199).unwrap(), &data[1199 * dim..]);
+    assert_eq!(loaded.insert(&[0.5; 20], &mut s).unwrap(), 1201);
+    for q in data.chunks_exact(dim).take(40) {
+        for n in loaded.search(q, 10, 40, &mut s).unwrap() {
+            let deleted = (n.id < 1200 && n.id % 4 == 1) || n.id == 2;
+            assert!(!deleted, "deleted label {} returned", n.id);
+        }
+    }
+}

@@ -260,3 +260,84 @@ fn bad_inputs_are_one_clear_error() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("truncated"), "{}", text(&o.stderr));
 }
+
+#[test]
+fn insert_delete_and_compact_keep_ids_and_survive_reopening() {
+    let (d, index) = data_and_index("mutate", "l2");
+    let extra = dir("mutate-extra");
+    ok(&hektor(&[
+        "gen",
+        "--n",
+        "40",
+        "--dim",
+        "24",
+        "--queries",
+        "1",
+        "--seed",
+        "9",
+        "--output",
+        s(&extra),
+    ]));
+    let out = ok(&hektor(&[
+        "insert",
+        "--index",
+        s(&index),
+        "--input",
+        s(&extra.join("base.fvecs")),
+        "--backend",
+        "cranelift",
+    ]));
+    assert!(out.contains("ids 3000..=3039"), "{out}");
+    let out = ok(&hektor(&[
+        "delete",
+        "--index",
+        s(&index),
+        "--ids",
+        "0,5,3039",
+        "--backend",
+        "cranelift",
+    ]));
+    assert!(out.contains("3037 of 3040 vectors live"), "{out}");
+    // A bad id deletes nothing.
+    let o = hektor(&[
+        "delete",
+        "--index",
+        s(&index),
+        "--ids",
+        "1,99999",
+        "--backend",
+        "cranelift",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("99999"));
+    let out = ok(&hektor(&[
+        "compact",
+        "--index",
+        s(&index),
+        "--backend",
+        "cranelift",
+    ]));
+    assert!(out.contains("3040 → 3037 vectors"), "{out}");
+    // The exact search over the compacted index still reports the original ids.
+    let o = hektor(&[
+        "search",
+        "--index",
+        s(&index),
+        "--queries",
+        s(&extra.join("base.fvecs")),
+        "--k",
+        "1",
+        "--ef",
+        "64",
+        "--backend",
+        "cranelift",
+        "--output",
+        s(&d.join("found.csv")),
+    ]);
+    ok(&o);
+    let found = std::fs::read_to_string(d.join("found.csv")).unwrap();
+    let ids: Vec<&str> = found.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(ids.len(), 40, "{found}");
+    assert_eq!(ids[1].trim(), "3001", "{found}");
+    assert_ne!(ids[39].trim(), "3039", "a deleted id was returned: {found}");
+}

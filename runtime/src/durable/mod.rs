@@ -234,7 +234,9 @@ impl DurableIndex {
             }
             .into());
         }
-        let id = self.index.next_id();
+        let id = u32::try_from(self.index.next_label()).map_err(|_| IndexError::Full {
+            max: u32::MAX as usize,
+        })?;
         let op = Op::Insert {
             id,
             vector: vector.to_vec(),
@@ -263,6 +265,30 @@ impl DurableIndex {
             source,
         })?;
         Ok(())
+    }
+
+    /// Rebuilds the index without its deleted vectors (labels are kept),
+    /// saves it and empties the log. Consumes the index: nothing may
+    /// search the old one while it is replaced.
+    pub fn compact(
+        self,
+        threads: usize,
+        progress: crate::index::BuildProgress,
+    ) -> Result<Self, DurableError> {
+        let mut log = self.log.into_inner().unwrap_or_else(|e| e.into_inner());
+        let index = self.index.compact(threads, progress)?;
+        index.save(&self.path, log.seq, self.lineage)?;
+        log.wal.truncate().map_err(|source| DurableError::Io {
+            path: log.wal.path().into(),
+            source,
+        })?;
+        log.scratch = index.scratch();
+        Ok(DurableIndex {
+            index,
+            path: self.path,
+            lineage: self.lineage,
+            log: Mutex::new(log),
+        })
     }
 
     /// Bytes of records waiting in the log.

@@ -29,11 +29,43 @@ impl HnswIndex {
     }
 
     /// Inserts the rows of `data` on `threads` threads, safe while searches
-    /// run. The rows get consecutive ids; returns the first. Every row is
-    /// checked before any is inserted, so a bad row inserts nothing.
+    /// run. The rows get consecutive labels; returns the first. Every row
+    /// is checked before any is inserted, so a bad row inserts nothing.
     pub fn insert_batch(
         &self,
         data: &[f32],
+        threads: usize,
+        progress: BuildProgress,
+    ) -> Result<u32, IndexError> {
+        self.insert_rows(data, None, threads, progress)
+    }
+
+    /// A new index of the live vectors only, with the labels they had:
+    /// what deleted vectors held is reclaimed, and the graph is rebuilt
+    /// without them. New inserts continue the label sequence.
+    pub fn compact(&self, threads: usize, progress: BuildProgress) -> Result<Self, IndexError> {
+        let mut data = Vec::with_capacity(self.live() * self.params.dim);
+        let mut labels = Vec::with_capacity(self.live());
+        for id in 0..self.allocated() as u32 {
+            if self.is_linked(id) && !self.is_deleted_node(id) {
+                // SAFETY: a linked node's row is written and immutable.
+                data.extend_from_slice(unsafe { self.store.components(id) });
+                labels.push(self.label_of(id));
+            }
+        }
+        let mut fresh = HnswIndex::new(self.params, self.kernels.clone())?;
+        fresh.label_offset = self.next_label() - labels.len() as u64;
+        fresh.compacted = labels.len();
+        fresh.insert_rows(&data, Some(&labels), threads, progress)?;
+        Ok(fresh)
+    }
+
+    /// Inserts rows with the given labels (sorted, below every label to
+    /// come) or, without them, the next ones.
+    fn insert_rows(
+        &self,
+        data: &[f32],
+        labels: Option<&[u32]>,
         threads: usize,
         progress: BuildProgress,
     ) -> Result<u32, IndexError> {
@@ -54,6 +86,8 @@ impl HnswIndex {
             })?;
         }
         let first = self.allocate(rows)?;
+        let first_label = self.label_for_new(first)?;
+        self.label_for_new(first + rows.saturating_sub(1) as u32)?;
         let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
         let worker = || {
@@ -68,6 +102,7 @@ impl HnswIndex {
                 // call, and `next` hands each to one thread; nothing links
                 // to it yet.
                 unsafe { self.store.write(id, &data[i * dim..(i + 1) * dim]) };
+                self.set_label(id, labels.map_or(first_label + i as u32, |l| l[i]));
                 self.link_node(id, &mut s);
                 self.mark_linked(id);
                 let d = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -82,6 +117,6 @@ impl HnswIndex {
             }
             worker();
         });
-        Ok(first)
+        Ok(first_label)
     }
 }

@@ -4,14 +4,15 @@
 //! offset 0     header (4096 bytes, little-endian; see `Header`)
 //!              magic "HEKTORIX", format version, byte-order tag, header
 //!              checksum, parameters, node count, entry point, WAL
-//!              checkpoint, and a table of five sections
-//!              (offset, length, xxh3 checksum each)
+//!              checkpoint and lineage, label offset, and a table of six
+//!              sections (offset, length, xxh3 checksum each)
 //! page-aligned vectors   count × stride f32, the kernels' row layout
 //! page-aligned level0    count × (1 + 2m) u32: count word, then ids
 //! page-aligned levels    count u8
 //! page-aligned upper     for each node above level 0, in id order,
 //!                        level × (1 + m) u32
 //! page-aligned flags     count u8 (1 = linked, 2 = deleted)
+//! page-aligned labels    count u32, strictly increasing
 //! ```
 //!
 //! Vectors and level 0, nearly all the bytes, are mapped copy-on-write into
@@ -35,17 +36,20 @@ use thiserror::Error;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 pub const MAGIC: [u8; 8] = *b"HEKTORIX";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Written as a little-endian u32; read back on a big-endian machine it
 /// would be 0x0D0C0B0A.
 const BYTE_ORDER_TAG: u32 = 0x0A0B_0C0D;
 const HEADER_BYTES: usize = 4096;
 /// Sections start on this boundary so that they can be mapped.
 const ALIGN: u64 = 4096;
-const SECTION_NAMES: [&str; 5] = ["vectors", "level0", "levels", "upper", "flags"];
+const SECTION_NAMES: [&str; SECTIONS] = ["vectors", "level0", "levels", "upper", "flags", "labels"];
+const SECTIONS: usize = 6;
 const CHECKSUM_AT: usize = 16;
 const SECTIONS_AT: usize = 80;
-const LINEAGE_AT: usize = SECTIONS_AT + 24 * 5;
+const LINEAGE_AT: usize = SECTIONS_AT + 24 * SECTIONS;
+const LABEL_OFFSET_AT: usize = LINEAGE_AT + 8;
+const COMPACTED_AT: usize = LABEL_OFFSET_AT + 8;
 
 #[derive(Debug, Error)]
 pub enum FileError {
@@ -98,7 +102,11 @@ struct Header {
     /// Random, fixed when an index is created: ties its write-ahead log
     /// to it, so a log is never replayed onto another index.
     lineage: u64,
-    sections: [Section; 5],
+    /// `label - id` for nodes inserted since the last compaction.
+    label_offset: u64,
+    /// Nodes whose labels come from before the last compaction.
+    compacted: usize,
+    sections: [Section; SECTIONS],
 }
 
 /// An index file whose header has been read and verified; [`load`] maps
@@ -166,6 +174,8 @@ impl Header {
         put(64, &entry_id.to_le_bytes());
         put(72, &self.checkpoint.to_le_bytes());
         put(LINEAGE_AT, &self.lineage.to_le_bytes());
+        put(LABEL_OFFSET_AT, &self.label_offset.to_le_bytes());
+        put(COMPACTED_AT, &(self.compacted as u64).to_le_bytes());
         for (i, s) in self.sections.iter().enumerate() {
             let at = SECTIONS_AT + 24 * i;
             put(at, &s.offset.to_le_bytes());
@@ -230,7 +240,11 @@ impl Header {
                 )))
             }
         };
-        let mut sections = [Section::default(); 5];
+        let compacted = f.u64(COMPACTED_AT);
+        if compacted > count as u64 {
+            return Err(corrupt(format!("{compacted} compacted nodes of {count}")));
+        }
+        let mut sections = [Section::default(); SECTIONS];
         for (i, s) in sections.iter_mut().enumerate() {
             let at = SECTIONS_AT + 24 * i;
             *s = Section {
@@ -250,13 +264,15 @@ impl Header {
             entry,
             checkpoint: f.u64(72),
             lineage: f.u64(LINEAGE_AT),
+            label_offset: f.u64(LABEL_OFFSET_AT),
+            compacted: compacted as usize,
             sections,
         })
     }
 
     /// Bytes each section must hold, given the count (upper's is checked
     /// once the levels are known).
-    fn expected_lengths(&self) -> Option<[u64; 5]> {
+    fn expected_lengths(&self) -> Option<[u64; SECTIONS]> {
         let n = self.count as u64;
         Some([
             n.checked_mul(self.stride as u64)?.checked_mul(4)?,
@@ -264,6 +280,7 @@ impl Header {
             n,
             self.sections[3].len,
             n,
+            n.checked_mul(4)?,
         ])
     }
 }
@@ -447,12 +464,14 @@ impl IndexFile {
     }
 
     /// The index, on `kernels` (compiled for this file's metric and
-    /// dimension), with room for `max_elements` vectors (at least the
-    /// file's).
+    /// dimension), with room for `max_elements` vectors, and at least
+    /// twice the file's (address space is reserved, not memory, so
+    /// headroom for inserts is free).
     pub fn load(self, kernels: IndexKernels, max_elements: usize) -> Result<HnswIndex, FileError> {
         let h = self.header.clone();
+        let headroom = h.count.saturating_mul(2).saturating_add(1024);
         let params = IndexParams {
-            max_elements: max_elements.max(h.count).max(1),
+            max_elements: max_elements.max(headroom).min(u32::MAX as usize),
             ..self.params()
         };
         let mut index = HnswIndex::with_stride(params, kernels, h.stride).map_err(|source| {
@@ -469,6 +488,7 @@ impl IndexFile {
         let levels = self.read_section(2)?;
         let upper = self.read_section(3)?;
         let flags = self.read_section(4)?;
+        let labels = self.read_section(5)?;
 
         let m = h.m;
         let words_per_level = 1 + m;
@@ -523,6 +543,23 @@ impl IndexFile {
             deleted += u32::from(f & DELETED != 0);
             index.flags[id].store(f, Ordering::Release);
         }
+        let next_label = n as u64 + h.label_offset;
+        let mut previous = None;
+        for (id, bytes) in labels.chunks_exact(4).enumerate() {
+            let label = u32::from_le_bytes(bytes.try_into().expect("4 bytes"));
+            let in_order = previous.is_none_or(|p| label > p);
+            let fresh = id >= h.compacted;
+            if !in_order
+                || u64::from(label) >= next_label
+                || (fresh && u64::from(label) != id as u64 + h.label_offset)
+            {
+                return Err(self.corrupt(format!("node {id} has label {label}")));
+            }
+            previous = Some(label);
+            index.set_label(id as u32, label);
+        }
+        index.label_offset = h.label_offset;
+        index.compacted = h.compacted;
         if let Some(e) = h.entry {
             let top = levels.iter().copied().max().unwrap_or(0);
             if levels[e.id as usize] != e.level || e.level != top {
@@ -607,7 +644,7 @@ impl HnswIndex {
             };
             w.out.write_all(&[0u8; HEADER_BYTES])?;
             w.offset = HEADER_BYTES as u64;
-            let mut sections = [Section::default(); 5];
+            let mut sections = [Section::default(); SECTIONS];
 
             w.begin();
             let stride = self.store.stride();
@@ -660,6 +697,14 @@ impl HnswIndex {
                 .collect();
             w.write(&flags)?;
             sections[4] = w.end()?;
+
+            w.begin();
+            buf.clear();
+            for id in 0..n as u32 {
+                buf.extend_from_slice(&self.label_of(id).to_le_bytes());
+            }
+            w.write(&buf)?;
+            sections[5] = w.end()?;
             w.out.flush()?;
             drop(w);
 
@@ -674,6 +719,8 @@ impl HnswIndex {
                 entry: self.entry_point(),
                 checkpoint,
                 lineage,
+                label_offset: self.label_offset,
+                compacted: self.compacted,
                 sections,
             };
             file.write_all_at(&header.encode(), 0)?;
@@ -706,7 +753,9 @@ mod tests {
             entry: Some(EntryPoint { id: 2, level: 1 }),
             checkpoint: 77,
             lineage: 5,
-            sections: [Section::default(); 5],
+            label_offset: 0,
+            compacted: 0,
+            sections: [Section::default(); SECTIONS],
         };
         let page = h.encode();
         let back = Header::decode(Path::new("x"), &page).unwrap();

@@ -151,6 +151,14 @@ pub struct HnswIndex {
     /// Per node: [`LINKED`] once its row and lists are in place, then
     /// [`DELETED`] when deleted.
     flags: Region<AtomicU8>,
+    /// Per node: the label users know it by. Labels increase with node
+    /// ids; until a compaction removes nodes they equal the ids.
+    labels: Region<AtomicU32>,
+    /// `label - id` for every node inserted after the last compaction.
+    label_offset: u64,
+    /// Nodes `0..compacted` carry labels from before a compaction (sorted,
+    /// with gaps), found by binary search.
+    compacted: usize,
     /// Ids handed out (rows written or being written).
     allocated: AtomicUsize,
     /// Nodes fully linked.
@@ -206,6 +214,9 @@ impl HnswIndex {
             level_scale: 1.0 / (params.m as f64).ln(),
             graph: Graph::new(params.m, params.max_elements)?,
             flags: Region::reserve(params.max_elements)?,
+            labels: Region::reserve(params.max_elements)?,
+            label_offset: 0,
+            compacted: 0,
             store,
             kernels,
             params,
@@ -281,17 +292,57 @@ impl HnswIndex {
             .map_err(|_| IndexError::Full { max })
     }
 
-    /// Inserts `vector`, returning its id (ids count up from 0). Safe to
-    /// call from many threads, and while searches run.
+    /// Inserts `vector`, returning its label (labels count up from 0 and
+    /// are never reused). Safe to call from many threads, and while
+    /// searches run.
     pub fn insert(&self, vector: &[f32], s: &mut Scratch) -> Result<u32, IndexError> {
         self.check_vector(vector)?;
         let id = self.allocate(1)?;
+        let label = self.label_for_new(id)?;
         // SAFETY: `allocate` handed `id` to this call alone, and nothing
         // links to it yet.
         unsafe { self.store.write(id, vector) };
+        self.set_label(id, label);
         self.link_node(id, s);
         self.mark_linked(id);
-        Ok(id)
+        Ok(label)
+    }
+
+    /// The label a node inserted now at `id` gets.
+    fn label_for_new(&self, id: u32) -> Result<u32, IndexError> {
+        u32::try_from(u64::from(id) + self.label_offset).map_err(|_| IndexError::Full {
+            max: u32::MAX as usize,
+        })
+    }
+
+    /// Written before the node is linked: a search that reaches the node
+    /// reads its label after seeing its id (Acquire), so sees this.
+    fn set_label(&self, id: u32, label: u32) {
+        self.labels[id as usize].store(label, Ordering::Release);
+    }
+
+    #[inline]
+    fn label_of(&self, id: u32) -> u32 {
+        self.labels[id as usize].load(Ordering::Acquire)
+    }
+
+    /// The node labelled `label`, if it is fully inserted.
+    fn node_of(&self, label: u32) -> Option<u32> {
+        let id = u64::from(label)
+            .checked_sub(self.label_offset)
+            .filter(|&id| id < self.allocated() as u64)
+            .map(|id| id as u32);
+        let id = match id {
+            Some(id) if id as usize >= self.compacted && self.label_of(id) == label => id,
+            _ => {
+                let prefix = &self.labels.as_slice()[..self.compacted];
+                let i = prefix
+                    .binary_search_by_key(&label, |l| l.load(Ordering::Acquire))
+                    .ok()?;
+                i as u32
+            }
+        };
+        self.is_linked(id).then_some(id)
     }
 
     fn mark_linked(&self, id: u32) {
@@ -305,23 +356,26 @@ impl HnswIndex {
             && self.flags[id as usize].load(Ordering::Acquire) & LINKED != 0
     }
 
-    /// Whether [`HnswIndex::delete`] of `id` would succeed now.
-    pub fn check_delete(&self, id: u32) -> Result<(), IndexError> {
-        if !self.is_linked(id) {
-            return Err(IndexError::UnknownId {
-                id,
-                len: self.len(),
-            });
+    fn unknown(&self, label: u32) -> IndexError {
+        IndexError::UnknownId {
+            id: label,
+            len: self.len(),
         }
-        if self.is_deleted(id) {
-            return Err(IndexError::AlreadyDeleted { id });
+    }
+
+    /// Whether [`HnswIndex::delete`] of `label` would succeed now.
+    pub fn check_delete(&self, label: u32) -> Result<(), IndexError> {
+        let id = self.node_of(label).ok_or_else(|| self.unknown(label))?;
+        if self.is_deleted_node(id) {
+            return Err(IndexError::AlreadyDeleted { id: label });
         }
         Ok(())
     }
 
-    /// The id the next single insert gets (when no other insert races it).
-    pub fn next_id(&self) -> u32 {
-        self.allocated() as u32
+    /// The label the next single insert gets (when no other insert races
+    /// it).
+    pub fn next_label(&self) -> u64 {
+        self.allocated() as u64 + self.label_offset
     }
 
     /// Whether another vector fits.
@@ -329,16 +383,11 @@ impl HnswIndex {
         self.allocated() >= self.params.max_elements
     }
 
-    /// Marks `id` deleted: searches stop returning it at once.
-    pub fn delete(&self, id: u32) -> Result<(), IndexError> {
-        if !self.is_linked(id) {
-            return Err(IndexError::UnknownId {
-                id,
-                len: self.len(),
-            });
-        }
+    /// Marks `label` deleted: searches stop returning it at once.
+    pub fn delete(&self, label: u32) -> Result<(), IndexError> {
+        let id = self.node_of(label).ok_or_else(|| self.unknown(label))?;
         if self.flags[id as usize].fetch_or(DELETED, Ordering::AcqRel) & DELETED != 0 {
-            return Err(IndexError::AlreadyDeleted { id });
+            return Err(IndexError::AlreadyDeleted { id: label });
         }
         self.deleted_count.fetch_add(1, Ordering::AcqRel);
         Ok(())
@@ -350,10 +399,15 @@ impl HnswIndex {
         self.deleted_count.load(Ordering::Relaxed) > 0
     }
 
-    /// Whether `id` was deleted (false for ids never inserted).
-    pub fn is_deleted(&self, id: u32) -> bool {
-        (id as usize) < self.flags.capacity()
-            && self.flags[id as usize].load(Ordering::Acquire) & DELETED != 0
+    /// Whether `label` was deleted (false for labels not in the index).
+    pub fn is_deleted(&self, label: u32) -> bool {
+        self.node_of(label)
+            .is_some_and(|id| self.is_deleted_node(id))
+    }
+
+    #[inline]
+    fn is_deleted_node(&self, id: u32) -> bool {
+        self.flags[id as usize].load(Ordering::Acquire) & DELETED != 0
     }
 
     /// The `k` nearest live vectors to `query`, nearest first, searching
@@ -395,6 +449,9 @@ impl HnswIndex {
         }
         out.extend(s.top.drain());
         out.sort_unstable();
+        for n in out.iter_mut() {
+            n.id = self.label_of(n.id);
+        }
         Ok(())
     }
 
@@ -411,14 +468,9 @@ impl HnswIndex {
         Ok(out)
     }
 
-    /// The stored components of vector `id`.
-    pub fn vector(&self, id: u32) -> Result<&[f32], IndexError> {
-        if !self.is_linked(id) {
-            return Err(IndexError::UnknownId {
-                id,
-                len: self.len(),
-            });
-        }
+    /// The stored components of the vector labelled `label`.
+    pub fn vector(&self, label: u32) -> Result<&[f32], IndexError> {
+        let id = self.node_of(label).ok_or_else(|| self.unknown(label))?;
         // SAFETY: a linked node's row is written and never rewritten.
         Ok(unsafe { self.store.components(id) })
     }

@@ -13,7 +13,8 @@ use crate::aligned::AlignedBuf;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
-/// A node and its distance to the query.
+/// A node and its distance to the query. Inside the index `id` is the
+/// node id; in search results it is the vector's label.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Neighbor {
     pub id: u32,
@@ -176,7 +177,7 @@ impl HnswIndex {
         s.candidates.clear();
         s.visited.insert(entry.id);
         s.candidates.push(Reverse(entry));
-        if !(skip_deleted && self.is_deleted(entry.id)) {
+        if !(skip_deleted && self.is_deleted_node(entry.id)) {
             s.top.push(entry);
         }
         let mut bound = s.top.peek().map_or(f32::INFINITY, |t| t.distance);
@@ -207,7 +208,7 @@ impl HnswIndex {
                 if s.top.len() < ef || distance < bound {
                     let n = Neighbor { id, distance };
                     s.candidates.push(Reverse(n));
-                    if !(skip_deleted && self.is_deleted(id)) {
+                    if !(skip_deleted && self.is_deleted_node(id)) {
                         s.top.push(n);
                         if s.top.len() > ef {
                             s.top.pop();

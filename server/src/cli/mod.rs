@@ -10,6 +10,7 @@ mod gen;
 mod ir;
 mod kernels;
 mod measure;
+mod mutate;
 mod progress;
 mod search;
 mod tiers;
@@ -35,6 +36,12 @@ enum Command {
     Build(build::BuildArgs),
     /// The whole engine on built-in data: generate, build, and sweep ef for recall and latency.
     Demo(demo::DemoArgs),
+    /// Add vectors to an index file (each synced to its write-ahead log).
+    Insert(mutate::InsertArgs),
+    /// Delete vectors from an index file by id (each synced to its log).
+    Delete(mutate::DeleteArgs),
+    /// Rebuild an index file without its deleted vectors; ids are kept.
+    Compact(mutate::CompactArgs),
     /// Search an index with a query file: recall, QPS and latency percentiles per ef.
     Search(search::SearchArgs),
     /// Generate a synthetic data set and its exact ground truth (base/queries.fvecs, gt.ivecs).
@@ -98,6 +105,9 @@ pub fn run() -> ExitCode {
         Command::Demo(a) => demo::run(a),
         Command::Gen(a) => gen::run(a),
         Command::Search(a) => search::run(a),
+        Command::Insert(a) => mutate::insert(a),
+        Command::Delete(a) => mutate::delete(a),
+        Command::Compact(a) => mutate::compact(a),
         Command::Ir(a) => ir::run(a),
         Command::Kernels(a) => kernels::run(a),
         Command::Tune(a) => tune::run(a),
