@@ -26,11 +26,6 @@ pub enum MemoryError {
         bytes: usize,
         source: std::io::Error,
     },
-    #[error("cannot map {bytes} bytes of the index file: {source}")]
-    MapFile {
-        bytes: usize,
-        source: std::io::Error,
-    },
     #[error("a region of {len} elements of {elem} bytes overflows the address space")]
     Overflow { len: usize, elem: usize },
 }
@@ -129,54 +124,6 @@ impl<T: Zeroable> Region<T> {
         })
     }
 
-    /// Maps `bytes` of `file` from `offset` (both page-aligned, inside the
-    /// file) over the start of the region, copy-on-write: the region then
-    /// reads the file's bytes without copying them, later writes stay in
-    /// memory, and the rest of the reservation is unchanged. This is how an
-    /// index file loads without a parsing pass.
-    pub fn map_file(
-        &mut self,
-        file: &std::fs::File,
-        offset: u64,
-        bytes: usize,
-    ) -> Result<(), MemoryError> {
-        use std::os::fd::AsRawFd;
-        let page = page_size();
-        if bytes == 0 {
-            return Ok(());
-        }
-        let misaligned = !(offset as usize).is_multiple_of(page) || !bytes.is_multiple_of(page);
-        if misaligned || bytes > self.info.reserved_bytes {
-            return Err(MemoryError::MapFile {
-                bytes,
-                source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
-            });
-        }
-        // SAFETY: MAP_FIXED replaces pages inside this region's own mapping
-        // (bytes ≤ reserved_bytes), which `&mut self` proves nobody is
-        // reading; the file stays mapped after `file` closes.
-        let raw = unsafe {
-            libc::mmap(
-                self.ptr.as_ptr().cast(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                // Populate: fault every page in now, so the first queries
-                // do not pay for page faults (a latency spike, not a cost
-                // to defer).
-                libc::MAP_PRIVATE | libc::MAP_FIXED | libc::MAP_POPULATE,
-                file.as_raw_fd(),
-                offset as libc::off_t,
-            )
-        };
-        if raw == libc::MAP_FAILED {
-            return Err(MemoryError::MapFile {
-                bytes,
-                source: std::io::Error::last_os_error(),
-            });
-        }
-        Ok(())
-    }
-
     /// Elements the reservation holds (at least what was asked for).
     pub fn capacity(&self) -> usize {
         self.capacity
@@ -253,37 +200,6 @@ mod tests {
         r[(16 << 30) - 1].store(7, Ordering::Relaxed);
         assert_eq!(r[(16 << 30) - 1].load(Ordering::Relaxed), 7);
         assert_eq!(r[0].load(Ordering::Relaxed), 0);
-    }
-
-    #[test]
-    fn maps_a_file_copy_on_write() {
-        use std::io::Write;
-        let path = std::env::temp_dir().join(format!("hektor-region-{}", std::process::id()));
-        let page = page_size();
-        let mut bytes = vec![0u8; 2 * page];
-        bytes[page..page + 4].copy_from_slice(&7u32.to_le_bytes());
-        std::fs::File::create(&path)
-            .unwrap()
-            .write_all(&bytes)
-            .unwrap();
-        let file = std::fs::File::open(&path).unwrap();
-        let mut r = Region::<u32>::reserve(4 * page).unwrap();
-        r.map_file(&file, page as u64, page).unwrap();
-        assert_eq!(r[0], 7);
-        r.as_mut_slice()[0] = 9;
-        r.as_mut_slice()[page] = 5; // past the mapped file: anonymous memory
-        assert_eq!((r[0], r[page]), (9, 5));
-        drop(r);
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            bytes,
-            "the file is never written"
-        );
-        assert!(Region::<u32>::reserve(page)
-            .unwrap()
-            .map_file(&file, 3, page)
-            .is_err());
-        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
