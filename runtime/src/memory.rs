@@ -40,6 +40,8 @@ pub unsafe trait Zeroable: Sized + Send + Sync {}
 // SAFETY: zero is a valid value of each, and none needs drop.
 unsafe impl Zeroable for u8 {}
 // SAFETY: as above.
+unsafe impl Zeroable for u16 {}
+// SAFETY: as above.
 unsafe impl Zeroable for u32 {}
 // SAFETY: as above.
 unsafe impl Zeroable for u64 {}

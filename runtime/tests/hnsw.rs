@@ -72,7 +72,7 @@ fn recall(metric: Metric, n: usize, dim: usize, ef: usize) -> f64 {
     };
     let index = HnswIndex::build(params, kernels(metric, dim), &data, 2, &|_, _| {}).unwrap();
     assert_eq!(index.len(), n);
-    let mut s = index.scratch();
+    let mut s = index.scratch().unwrap();
     let mut hits = 0;
     for q in queries.chunks_exact(dim) {
         let got = index.search(q, 10, ef, &mut s).unwrap();
@@ -105,7 +105,7 @@ fn reported_distances_match_the_metric() {
             &|_, _| {},
         )
         .unwrap();
-        let mut s = index.scratch();
+        let mut s = index.scratch().unwrap();
         let q = &data[5 * dim..6 * dim];
         for Neighbor { id, distance: got } in index.search(q, 5, 32, &mut s).unwrap() {
             let want = distance(metric, &data[id as usize * dim..][..dim], q);
@@ -122,7 +122,7 @@ fn bad_input_is_an_error() {
     let dim = 8;
     let index =
         HnswIndex::new(IndexParams::new(Metric::L2, dim), kernels(Metric::L2, dim)).unwrap();
-    let mut s = index.scratch();
+    let mut s = index.scratch().unwrap();
     assert!(matches!(
         index.insert(&[1.0; 7], &mut s),
         Err(IndexError::Dimension { got: 7, want: 8 })
@@ -178,7 +178,7 @@ fn a_full_index_says_so() {
         ..IndexParams::new(Metric::L2, dim)
     };
     let index = HnswIndex::new(params, kernels(Metric::L2, dim)).unwrap();
-    let mut s = index.scratch();
+    let mut s = index.scratch().unwrap();
     for i in 0..3 {
         assert_eq!(index.insert(&[i as f32; 4], &mut s).unwrap(), i);
     }
@@ -208,7 +208,7 @@ fn deleted_vectors_are_never_returned() {
         Err(IndexError::AlreadyDeleted { id: 0 })
     ));
     assert_eq!(index.live(), 2000 - 667);
-    let mut s = index.scratch();
+    let mut s = index.scratch().unwrap();
     for q in data.chunks_exact(dim).take(100) {
         let got = index.search(q, 10, 64, &mut s).unwrap();
         assert_eq!(got.len(), 10);
@@ -242,7 +242,7 @@ fn searches_racing_inserts_and_deletes_see_only_live_ids() {
         for t in 0..2 {
             let (index, stop, data, deletes_done) = (&index, &stop, &data, &deletes_done);
             scope.spawn(move || {
-                let mut s = index.scratch();
+                let mut s = index.scratch().unwrap();
                 let mut searches = 0usize;
                 while !stop.load(Ordering::Acquire) || searches < 100 {
                     let q = &data[((searches * 7 + t) % 6000) * dim..][..dim];
@@ -260,7 +260,7 @@ fn searches_racing_inserts_and_deletes_see_only_live_ids() {
                 }
             });
         }
-        let mut s = index.scratch();
+        let mut s = index.scratch().unwrap();
         for row in data[1000 * dim..].chunks_exact(dim) {
             let id = index.insert(row, &mut s).unwrap();
             if id.is_multiple_of(5) {
@@ -272,7 +272,7 @@ fn searches_racing_inserts_and_deletes_see_only_live_ids() {
     });
     assert_eq!(index.len(), 6000);
     // After the race the graph is whole: every live vector finds itself.
-    let mut s = index.scratch();
+    let mut s = index.scratch().unwrap();
     let (mut found, mut live) = (0, 0);
     for (id, row) in data.chunks_exact(dim).enumerate().skip(1000).step_by(7) {
         let got = index.search(row, 1, 64, &mut s).unwrap();

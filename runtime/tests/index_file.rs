@@ -64,7 +64,7 @@ fn a_saved_index_loads_to_the_same_answers() {
         assert_eq!(loaded.live(), 1497);
         assert!(loaded.is_deleted(99));
         assert_eq!(loaded.vector(5).unwrap(), original.vector(5).unwrap());
-        let (mut a, mut b) = (original.scratch(), loaded.scratch());
+        let (mut a, mut b) = (original.scratch().unwrap(), loaded.scratch().unwrap());
         for q in data.chunks_exact(20).take(50) {
             assert_eq!(
                 original.search(q, 10, 40, &mut a).unwrap(),
@@ -90,7 +90,7 @@ fn an_empty_index_round_trips() {
     index.save(&path, 0, 0).unwrap();
     let loaded = load(&path).unwrap();
     assert!(loaded.is_empty());
-    let mut s = loaded.scratch();
+    let mut s = loaded.scratch().unwrap();
     loaded.insert(&[1.0; 7], &mut s).unwrap();
     assert_eq!(loaded.search(&[1.0; 7], 1, 8, &mut s).unwrap()[0].id, 0);
 }
@@ -271,7 +271,7 @@ fn compaction_reclaims_deleted_vectors_and_keeps_labels() {
     let compacted = index.compact(2, &|_, _| {}).unwrap();
     assert_eq!((compacted.len(), compacted.live()), (900, 900));
     assert!(compacted.memory_bytes() < index.memory_bytes());
-    let mut s = compacted.scratch();
+    let mut s = compacted.scratch().unwrap();
     for label in [0u32, 2, 3, 1199] {
         let v = &data[label as usize * dim..][..dim];
         assert_eq!(compacted.vector(label).unwrap(), v);
@@ -289,7 +289,7 @@ fn compaction_reclaims_deleted_vectors_and_keeps_labels() {
     let path = temp("compacted");
     compacted.save(&path, 0, 0).unwrap();
     let loaded = load(&path).unwrap();
-    let mut s = loaded.scratch();
+    let mut s = loaded.scratch().unwrap();
     assert_eq!(
         loaded.search(&[0.25; 20], 1, 32, &mut s).unwrap()[0].id,
         1200

@@ -92,7 +92,7 @@ impl DurableIndex {
             source,
         })?;
         index.save(path, 0, lineage)?;
-        let scratch = index.scratch();
+        let scratch = index.scratch()?;
         Ok(DurableIndex {
             index,
             path: path.into(),
@@ -151,7 +151,7 @@ impl DurableIndex {
                 (wal, checkpoint)
             } else {
                 report.torn_bytes = replay.torn_bytes;
-                let mut scratch = index.scratch();
+                let mut scratch = index.scratch()?;
                 let mut seq = checkpoint;
                 for record in replay.records {
                     if record.seq <= checkpoint {
@@ -184,7 +184,7 @@ impl DurableIndex {
                 (replay.wal, seq)
             }
         };
-        let scratch = index.scratch();
+        let scratch = index.scratch()?;
         Ok((
             DurableIndex {
                 index,
@@ -282,7 +282,7 @@ impl DurableIndex {
             path: log.wal.path().into(),
             source,
         })?;
-        log.scratch = index.scratch();
+        log.scratch = index.scratch()?;
         Ok(DurableIndex {
             index,
             path: self.path,

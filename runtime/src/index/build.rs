@@ -90,8 +90,8 @@ impl HnswIndex {
         self.label_for_new(first + rows.saturating_sub(1) as u32)?;
         let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
-        let worker = || {
-            let mut s = self.scratch();
+        let worker = || -> Result<(), IndexError> {
+            let mut s = self.scratch()?;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= rows {
@@ -110,13 +110,17 @@ impl HnswIndex {
                     progress(d, rows);
                 }
             }
+            Ok(())
         };
         std::thread::scope(|scope| {
-            for _ in 1..threads.max(1) {
-                scope.spawn(worker);
-            }
-            worker();
-        });
+            let helpers: Vec<_> = (1..threads.max(1)).map(|_| scope.spawn(worker)).collect();
+            let mine = worker();
+            helpers
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .chain([mine])
+                .collect::<Result<(), IndexError>>()
+        })?;
         Ok(first_label)
     }
 }

@@ -456,14 +456,16 @@ impl IndexFile {
         let s = self.header.sections[i];
         let len = s.len as usize;
         if len > region.capacity() * std::mem::size_of::<T>() {
-            return Err(self.corrupt(format!("the {} section is larger than its region", SECTION_NAMES[i])));
+            return Err(self.corrupt(format!(
+                "the {} section is larger than its region",
+                SECTION_NAMES[i]
+            )));
         }
         // SAFETY: the region holds at least `len` bytes (checked above),
         // `&mut` makes the access unique, and every T is valid for any
         // bytes the file holds (u32 and f32 words; the graph is validated
         // before use).
-        let dest =
-            unsafe { std::slice::from_raw_parts_mut(region.as_ptr().cast::<u8>(), len) };
+        let dest = unsafe { std::slice::from_raw_parts_mut(region.as_ptr().cast::<u8>(), len) };
         self.file
             .read_exact_at(dest, s.offset)
             .map_err(|source| FileError::Io {

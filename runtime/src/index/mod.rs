@@ -255,8 +255,12 @@ impl HnswIndex {
     }
 
     /// Working memory for one thread's searches and inserts.
-    pub fn scratch(&self) -> Scratch {
-        Scratch::new(self.store.row_len(), self.allocated(), self.graph.m0() + 1)
+    pub fn scratch(&self) -> Result<Scratch, IndexError> {
+        Ok(Scratch::new(
+            self.store.row_len(),
+            self.params.max_elements,
+            self.graph.m0() + 1,
+        )?)
     }
 
     fn entry_point(&self) -> Option<EntryPoint> {

@@ -56,9 +56,13 @@ pub struct Scratch {
 }
 
 impl Scratch {
-    pub(super) fn new(row_len: usize, nodes: usize, max_degree: usize) -> Self {
-        Scratch {
-            visited: Visited::new(nodes),
+    pub(super) fn new(
+        row_len: usize,
+        max_nodes: usize,
+        max_degree: usize,
+    ) -> Result<Self, crate::memory::MemoryError> {
+        Ok(Scratch {
+            visited: Visited::new(max_nodes)?,
             candidates: BinaryHeap::new(),
             top: BinaryHeap::new(),
             batch_ids: Vec::with_capacity(max_degree + 1),
@@ -68,7 +72,7 @@ impl Scratch {
             selected: Vec::new(),
             selected_ids: Vec::new(),
             chosen: Vec::new(),
-        }
+        })
     }
 }
 
@@ -172,7 +176,7 @@ impl HnswIndex {
     ) {
         // Without deletes (the common case) no node's flags need reading.
         let skip_deleted = skip_deleted && self.has_deletes();
-        s.visited.reset(self.allocated());
+        s.visited.reset();
         s.top.clear();
         s.candidates.clear();
         s.visited.insert(entry.id);

@@ -3,29 +3,37 @@
 //! search bumps the epoch instead of clearing the array, so a search on a
 //! million-node index does not begin by writing two megabytes. The array
 //! is cleared only when the 16-bit epoch wraps (once per 65,535 searches).
+//!
+//! The tags live in a [`Region`] reserved for the index's maximum size:
+//! one huge page covers a million tags, where 4 KiB pages would cost a TLB
+//! miss on most lookups, and nodes inserted while a search runs never need
+//! the array to grow.
+
+use crate::memory::{MemoryError, Region};
 
 pub struct Visited {
-    tags: Vec<u16>,
+    tags: Region<u16>,
     epoch: u16,
+    /// One past the highest tag ever set: what a wrap must clear.
+    touched: usize,
 }
 
 impl Visited {
-    pub fn new(nodes: usize) -> Self {
-        Visited {
-            tags: vec![0; nodes],
+    /// Room for ids below `max_nodes`.
+    pub fn new(max_nodes: usize) -> Result<Self, MemoryError> {
+        Ok(Visited {
+            tags: Region::reserve(max_nodes.max(1))?,
             epoch: 0,
-        }
+            touched: 0,
+        })
     }
 
-    /// Forgets every visit; `nodes` is how many ids may be seen (more
-    /// are handled, by growing).
-    pub fn reset(&mut self, nodes: usize) {
-        if self.tags.len() < nodes {
-            self.tags.resize(nodes, 0);
-        }
+    /// Forgets every visit.
+    pub fn reset(&mut self) {
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
-            self.tags.fill(0);
+            let touched = self.touched;
+            self.tags.as_mut_slice()[..touched].fill(0);
             self.epoch = 1;
         }
     }
@@ -34,15 +42,13 @@ impl Visited {
     #[inline]
     pub fn insert(&mut self, id: u32) -> bool {
         let i = id as usize;
-        if i >= self.tags.len() {
-            // A node inserted after this search began: grow (rare).
-            self.tags.resize((i + 1).next_power_of_two(), 0);
-        }
-        let tag = &mut self.tags[i];
-        if *tag == self.epoch {
+        let epoch = self.epoch;
+        let tag = &mut self.tags.as_mut_slice()[i];
+        if *tag == epoch {
             false
         } else {
-            *tag = self.epoch;
+            *tag = epoch;
+            self.touched = self.touched.max(i + 1);
             true
         }
     }
@@ -54,16 +60,17 @@ mod tests {
 
     #[test]
     fn reset_forgets_and_wrapping_clears() {
-        let mut v = Visited::new(4);
-        v.reset(4);
+        let mut v = Visited::new(16).unwrap();
+        v.reset();
         assert!(v.insert(1));
         assert!(!v.insert(1));
-        assert!(v.insert(9), "ids past the start size grow the set");
+        assert!(v.insert(9));
         for _ in 0..70_000 {
-            v.reset(4);
+            v.reset();
             assert!(v.insert(2));
             assert!(!v.insert(2));
         }
         assert!(v.insert(1));
+        assert!(v.insert(9));
     }
 }

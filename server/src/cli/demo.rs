@@ -117,7 +117,7 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
     println!("\nsearch: one query at a time on one thread, each timed; {warmup} untimed warm-up queries per ef");
     let mut points = Vec::new();
     for &ef in &a.ef {
-        let mut search = hnsw_search(&index, k, ef);
+        let mut search = hnsw_search(&index, k, ef).map_err(Failure::Runtime)?;
         let mut ids = Vec::new();
         for q in data.queries.rows().take(warmup) {
             ids.clear();

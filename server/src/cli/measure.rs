@@ -87,16 +87,16 @@ pub fn hnsw_search<'a>(
     index: &'a HnswIndex,
     k: usize,
     ef: usize,
-) -> impl FnMut(&[f32], &mut Vec<u32>) -> Result<(), String> + 'a {
-    let mut scratch = index.scratch();
+) -> Result<impl FnMut(&[f32], &mut Vec<u32>) -> Result<(), String> + 'a, String> {
+    let mut scratch = index.scratch().map_err(|e| e.to_string())?;
     let mut found: Vec<Neighbor> = Vec::with_capacity(ef.max(k));
-    move |q, ids| {
+    Ok(move |q: &[f32], ids: &mut Vec<u32>| {
         index
             .search_into(q, k, ef, &mut scratch, &mut found)
             .map_err(|e| e.to_string())?;
         ids.extend(found.iter().map(|n| n.id));
         Ok(())
-    }
+    })
 }
 
 /// The table `hektor search` and `hektor demo` print.

@@ -127,7 +127,7 @@ pub fn run(a: SearchArgs) -> Result<(), Failure> {
         last_ids = ids;
     } else {
         for &ef in &a.ef {
-            let mut search = hnsw_search(index, k, ef);
+            let mut search = hnsw_search(index, k, ef).map_err(Failure::Runtime)?;
             let mut ids = Vec::new();
             for q in queries.rows().take(a.warmup) {
                 ids.clear();
