@@ -77,10 +77,21 @@ impl Schedule {
     /// l2 and ip are load-bound, and eight accumulators keep enough loads in
     /// flight; cosine carries three sums, so two accumulators each (six
     /// partial sums) fill the registers without spilling.
+    ///
+    /// Integer kernels (`i8`, `u8`, `bit`) are scalar here: the 128-bit
+    /// tier (Cranelift) lowers their loops one element (one 64-bit word for
+    /// `bit`, with `popcnt`) at a time; four sums hide the multiply latency.
     pub fn default_for(spec: &crate::KernelSpec) -> Self {
+        if spec.dtype.is_integer() {
+            return Schedule {
+                width: 1,
+                accumulators: 4,
+                ..Schedule::default()
+            };
+        }
         let accumulators = match spec.metric {
             crate::Metric::L2 | crate::Metric::Ip | crate::Metric::CosineNorms => 8,
-            crate::Metric::Cosine => 2,
+            crate::Metric::Cosine | crate::Metric::Hamming => 2,
         };
         Schedule {
             accumulators,

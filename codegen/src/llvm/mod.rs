@@ -70,6 +70,24 @@ const KNOWN_CPUS: &[(&str, u32, bool)] = &[
     ("znver5", 16, true),
 ];
 
+/// Named CPUs with 256-bit AVX but not AVX2 (no 256-bit integer ops).
+const AVX_WITHOUT_AVX2: &[&str] = &["sandybridge", "ivybridge", "btver2", "bdver2", "bdver3"];
+
+/// Named CPUs with AVX512-VPOPCNTDQ (`vpopcntq` on zmm).
+const VECTOR_POPCOUNT: &[&str] = &[
+    "icelake-client",
+    "icelake-server",
+    "tigerlake",
+    "rocketlake",
+    "sapphirerapids",
+    "emeraldrapids",
+    "graniterapids",
+    "graniterapids-d",
+    "diamondrapids",
+    "znver4",
+    "znver5",
+];
+
 /// The CPU code is generated for.
 #[derive(Debug, Clone)]
 pub struct LlvmTarget {
@@ -81,6 +99,10 @@ pub struct LlvmTarget {
     pub fma: bool,
     /// Widest f32 vector the target has registers for.
     pub max_width: u32,
+    /// 256-bit integer vectors (AVX2).
+    pub avx2: bool,
+    /// Vector popcount (AVX512-VPOPCNTDQ).
+    pub vector_popcount: bool,
 }
 
 pub struct LlvmBackend {
@@ -115,6 +137,8 @@ impl LlvmBackend {
             host: true,
             fma: host.fma,
             max_width,
+            avx2: host.avx2,
+            vector_popcount: host.avx512vpopcntdq && max_width == 16,
         })
     }
 
@@ -143,6 +167,8 @@ impl LlvmBackend {
             host: false,
             fma,
             max_width,
+            avx2: max_width >= 8 && !AVX_WITHOUT_AVX2.contains(&name),
+            vector_popcount: VECTOR_POPCOUNT.contains(&name),
         })
     }
 
@@ -212,8 +238,16 @@ impl Backend for LlvmBackend {
     fn supports_dtype(&self, dtype: hektor_kernels::ElementType) -> bool {
         matches!(
             dtype,
-            hektor_kernels::ElementType::F32 | hektor_kernels::ElementType::F16
+            hektor_kernels::ElementType::F32
+                | hektor_kernels::ElementType::F16
+                | hektor_kernels::ElementType::I8
+                | hektor_kernels::ElementType::U8
+                | hektor_kernels::ElementType::Bit
         )
+    }
+
+    fn vector_popcount(&self) -> bool {
+        self.target.vector_popcount
     }
 
     fn can_execute(&self) -> bool {
@@ -252,11 +286,19 @@ impl Backend for LlvmBackend {
         module.set_triple(&self.triple);
         let tm = self.machine()?;
         module.set_data_layout(&tm.get_target_data().get_data_layout());
-        let vector_bits = (32 * f_max_width(f)).max(128);
+        let vector_bits = f_max_vector_bits(f).max(128);
         let target = lower::FunctionTarget {
             cpu: &self.target.cpu,
             features: &self.target.features,
             vector_bits,
+            // pmaddwd: SSE2 on 128 bits, AVX2 on 256, AVX512-BW on 512
+            // (every 16-lane CPU in the table has BW).
+            pmaddwd_lanes: match (self.target.max_width, self.target.avx2) {
+                (16, _) => 16,
+                (_, true) => 8,
+                _ => 4,
+            },
+            keep_scalar: spec.dtype.is_integer() && f_max_vector_bits(f) <= 64,
         };
         lower::translate(&ctx, &module, f, &target).map_err(fail)?;
         let lowering_time = started.elapsed();
@@ -292,7 +334,11 @@ impl Backend for LlvmBackend {
     }
 }
 
-/// The widest vector the kernel uses, in lanes.
-fn f_max_width(f: &Function) -> u32 {
-    f.values.iter().map(|v| v.ty.lanes()).max().unwrap_or(1)
+/// The widest vector the kernel uses, in bits.
+fn f_max_vector_bits(f: &Function) -> u32 {
+    f.values
+        .iter()
+        .map(|v| v.ty.lanes() * v.ty.lane_bits())
+        .max()
+        .unwrap_or(32)
 }
