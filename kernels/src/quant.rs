@@ -5,8 +5,8 @@
 //!
 //! ```text
 //! byte 0 .. dim          codes c₀ … c_{dim−1} (i8 or u8)
-//! dim .. row_len − 16    zero: padding to the schedule's width (tail=padded)
-//!                        and to a multiple of 4 bytes
+//! dim .. row_len − 16    zero: padding to a multiple of 64 bytes
+//!                        (`KernelSpec::meta_offset`, whatever the schedule)
 //! row_len − 16 .. +4     offset a      (f32, little-endian)
 //!             +4 .. +8   scale s       (f32)
 //!             +8 .. +12  code sum Σcᵢ  (f32; exact, |Σcᵢ| < 2²⁴)

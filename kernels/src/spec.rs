@@ -76,8 +76,8 @@ impl KernelSpec {
     }
 
     /// Where a quantized row's metadata starts: after the codes, zero
-    /// padded to a multiple of 16 bytes whatever the schedule (no width is
-    /// wider than 16 lanes), so that the layout of stored rows does not
+    /// padded to a multiple of 64 bytes whatever the schedule (no width is
+    /// wider than 64 codes), so that the layout of stored rows does not
     /// depend on how the kernel is tuned and the metadata is aligned.
     pub fn meta_offset(&self) -> usize {
         self.dim
@@ -92,6 +92,15 @@ impl KernelSpec {
     /// Rejects schedules that contradict the spec's row layout.
     pub fn check_schedule(&self, schedule: &crate::Schedule) -> Result<(), SpecError> {
         schedule.validate()?;
+        if !self.dtype.is_quantized() && schedule.width > crate::MAX_FLOAT_WIDTH {
+            return Err(SpecError::InvalidSchedule(format!(
+                "width={} is wider than {} {} lanes (only quantized codes go up to {})",
+                schedule.width,
+                crate::MAX_FLOAT_WIDTH,
+                self.dtype,
+                crate::MAX_WIDTH
+            )));
+        }
         if self.metric.extra_slots() > 0 && schedule.tail == crate::TailStrategy::Padded {
             return Err(SpecError::InvalidSchedule(format!(
                 "tail=padded would run the vector loop over the inverse norm that {} rows store after their components; use tail=scalar or tail=masked",
@@ -162,8 +171,12 @@ mod tests {
         assert_eq!(spec.row_len(&s), 768 + 16);
         let spec: KernelSpec = "l2.u8.d13.gather".parse().unwrap();
         let s: crate::Schedule = "width=8,tail=padded".parse().unwrap();
-        assert_eq!(spec.row_len(&s), 16 + 16);
-        assert_eq!(spec.meta_offset(), 16);
+        assert_eq!(spec.row_len(&s), 64 + 16);
+        assert_eq!(spec.meta_offset(), 64);
+        let wide: crate::Schedule = "width=64".parse().unwrap();
+        assert!(spec.check_schedule(&wide).is_ok());
+        let f32_spec: KernelSpec = "l2.f32.d13.gather".parse().unwrap();
+        assert!(f32_spec.check_schedule(&wide).is_err());
         let spec: KernelSpec = "hamming.bit.d1000.pair".parse().unwrap();
         assert_eq!(spec.elements(), 16);
         assert_eq!(spec.row_len(&s), 16);

@@ -36,11 +36,18 @@ pub fn default_schedule(spec: &KernelSpec, backend: &dyn Backend) -> Schedule {
             }
         };
     }
+    if spec.dtype.is_quantized() {
+        // Codes: a register of bytes a step (64 on AVX-512, which LLVM
+        // turns into `vpmovsxbw` + `vpdpwssd` on two halves), two sums.
+        return Schedule {
+            width: 4 * width,
+            accumulators: 2,
+            ..Schedule::default()
+        };
+    }
     let vectors = spec.dim / width as usize;
     let accumulators = match spec.metric {
         Metric::L2 | Metric::Ip | Metric::CosineNorms if vectors >= 32 => 4,
-        // Quantized kernels: one dot product of codes whatever the metric.
-        _ if spec.dtype.is_quantized() && vectors >= 32 => 4,
         _ => 2,
     };
     Schedule {

@@ -7,9 +7,12 @@
 //! shuffle trees.
 //!
 //! Integer kernels are plain LLVM integer IR, which LLVM's x86 backend
-//! turns into the special instructions: `add(acc, mul(sext i8, sext i8))`
-//! feeding a reduction becomes `vpmaddwd` (X86PartialReduction), which
-//! with AVX-512 VNNI / AVX-VNNI fuses with the add into `vpdpwssd`;
+//! turns into the special instructions: a loop summing
+//! `mul(sext i8, sext i8)` (or zext u8) into a vector that ends in
+//! `llvm.vector.reduce.add` is rewritten by X86PartialReduction into
+//! `vpmaddwd` over i16 pairs, which with AVX-512 VNNI / AVX-VNNI fuses with
+//! the add into `vpdpwssd`: at 64 lanes (the quantized default on
+//! AVX-512), `vpmovsxbw zmm` + `vpdpwssd zmm`, 32 codes an instruction.
 //! `llvm.ctpop` on `<N x i64>` becomes `vpopcntq` with AVX512-VPOPCNTDQ
 //! and `popcnt` on scalars.
 
@@ -25,7 +28,7 @@ use inkwell::values::{
     BasicMetadataValueEnum, BasicValue, BasicValueEnum, FunctionValue, IntValue, PointerValue,
 };
 use inkwell::{AddressSpace, FloatPredicate, IntPredicate};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 type R<T> = Result<T, String>;
 
@@ -40,8 +43,6 @@ pub struct FunctionTarget<'a> {
     /// `prefer-vector-width` in bits (LLVM keeps 256-bit vectors on
     /// AVX-512 CPUs unless told otherwise).
     pub vector_bits: u32,
-    /// The widest i32 vector `pmaddwd` exists for on the target.
-    pub pmaddwd_lanes: u32,
     /// Keep LLVM's own vectorizers off the kernel (`noimplicitfloat`).
     /// For integer kernels that the schedule made scalar: integer sums may
     /// be reassociated, so LLVM's SLP vectorizer would otherwise turn a
@@ -109,19 +110,6 @@ pub fn translate<'ctx>(
                 .ok_or("missing parameter")?,
         );
     }
-    // Values that are codes (loaded from i8/u8): they fit in i16.
-    let mut codes = HashSet::new();
-    hektor_passes::ir::walk(&f.body, &mut |inst| {
-        if let Inst::Op {
-            result: Some(r),
-            op: Op::Load(a) | Op::LoadMasked { addr: a, .. },
-        } = inst
-        {
-            if matches!(a.elem, MemElem::I8 | MemElem::U8) {
-                codes.insert(*r);
-            }
-        }
-    });
     let mut l = Lowerer {
         ctx,
         module,
@@ -130,8 +118,6 @@ pub fn translate<'ctx>(
         f,
         vals,
         consts: HashMap::new(),
-        codes,
-        pmaddwd_lanes: target.pmaddwd_lanes,
     };
     l.block(&f.body)?;
     if !function.verify(false) {
@@ -151,9 +137,6 @@ struct Lowerer<'ctx, 'm, 'f> {
     f: &'f Function,
     vals: HashMap<Value, BasicValueEnum<'ctx>>,
     consts: HashMap<Value, i64>,
-    /// Values loaded from i8/u8 codes (so they fit in i16).
-    codes: HashSet<Value>,
-    pmaddwd_lanes: u32,
 }
 
 macro_rules! int_op {
@@ -355,46 +338,6 @@ impl<'ctx> Lowerer<'ctx, '_, '_> {
                 .into(),
             _ => return Err("unexpected loaded value".into()),
         })
-    }
-
-    /// Whether `op` multiplies two vectors of codes that `pmaddwd` can
-    /// multiply on this target.
-    fn pmaddwd_applies(&self, op: &Op, rty: Option<Type>) -> bool {
-        let Op::Binary(BinOp::IMul, x, y) = op else {
-            return false;
-        };
-        matches!(rty, Some(Type::I32Vec(n)) if [4, 8, 16].contains(&n) && n <= self.pmaddwd_lanes)
-            && self.codes.contains(x)
-            && self.codes.contains(y)
-    }
-
-    /// `x·y` lane by lane for i32 lanes that hold values of i16 range (the
-    /// products of codes), as `pmaddwd`: with the high half of each of
-    /// `x`'s lanes cleared, lane j of `pmaddwd(x, y)` is
-    /// `lo(x_j)·lo(y_j) + 0·hi(y_j) = x_j·y_j`. The same i32 lanes, so the
-    /// IR's semantics hold, but one cheap instruction instead of
-    /// `vpmulld` (two uops, ten cycles), and `add(acc, pmaddwd)` becomes
-    /// `vpdpwssd` on a VNNI target.
-    fn pmaddwd(&self, x: BasicValueEnum<'ctx>, y: BasicValueEnum<'ctx>) -> R<BasicValueEnum<'ctx>> {
-        let (x, y) = (x.into_vector_value(), y.into_vector_value());
-        let n = x.get_type().get_size();
-        let name = match n {
-            4 => "llvm.x86.sse2.pmadd.wd",
-            8 => "llvm.x86.avx2.pmadd.wd",
-            _ => "llvm.x86.avx512.pmaddw.d.512",
-        };
-        let i32t = self.ctx.i32_type();
-        let low = inkwell::types::VectorType::const_vector(&vec![
-            i32t.const_int(0xFFFF, false);
-            n as usize
-        ]);
-        let x = self.builder.build_and(x, low, "").map_err(e)?;
-        let halves = self.ctx.i16_type().vec_type(2 * n);
-        let a = self.builder.build_bit_cast(x, halves, "").map_err(e)?;
-        let b = self.builder.build_bit_cast(y, halves, "").map_err(e)?;
-        let f = self.intrinsic(name, &[])?;
-        self.call(f, &[a.into(), b.into()])?
-            .ok_or_else(|| format!("{name} returned nothing"))
     }
 
     fn bound(&self, b: Bound) -> R<IntValue<'ctx>> {
@@ -616,7 +559,6 @@ impl<'ctx> Lowerer<'ctx, '_, '_> {
                     BinOp::FMul => float_op!(self, build_float_mul, x, y),
                     BinOp::IAdd => int_op!(self, build_int_add, x, y),
                     BinOp::ISub => int_op!(self, build_int_sub, x, y),
-                    BinOp::IMul if self.pmaddwd_applies(op, rty) => self.pmaddwd(x, y)?,
                     BinOp::IMul => int_op!(self, build_int_mul, x, y),
                     BinOp::Xor => int_op!(self, build_xor, x, y),
                     BinOp::IMin => {

@@ -70,9 +70,6 @@ const KNOWN_CPUS: &[(&str, u32, bool)] = &[
     ("znver5", 16, true),
 ];
 
-/// Named CPUs with 256-bit AVX but not AVX2 (no 256-bit integer ops).
-const AVX_WITHOUT_AVX2: &[&str] = &["sandybridge", "ivybridge", "btver2", "bdver2", "bdver3"];
-
 /// Named CPUs with AVX512-VPOPCNTDQ (`vpopcntq` on zmm).
 const VECTOR_POPCOUNT: &[&str] = &[
     "icelake-client",
@@ -99,8 +96,6 @@ pub struct LlvmTarget {
     pub fma: bool,
     /// Widest f32 vector the target has registers for.
     pub max_width: u32,
-    /// 256-bit integer vectors (AVX2).
-    pub avx2: bool,
     /// Vector popcount (AVX512-VPOPCNTDQ).
     pub vector_popcount: bool,
 }
@@ -137,7 +132,6 @@ impl LlvmBackend {
             host: true,
             fma: host.fma,
             max_width,
-            avx2: host.avx2,
             vector_popcount: host.avx512vpopcntdq && max_width == 16,
         })
     }
@@ -167,7 +161,6 @@ impl LlvmBackend {
             host: false,
             fma,
             max_width,
-            avx2: max_width >= 8 && !AVX_WITHOUT_AVX2.contains(&name),
             vector_popcount: VECTOR_POPCOUNT.contains(&name),
         })
     }
@@ -254,15 +247,29 @@ impl Backend for LlvmBackend {
         self.target.host
     }
 
-    fn check_schedule(&self, _spec: &KernelSpec, schedule: &Schedule) -> Result<(), CodegenError> {
+    fn check_schedule(&self, spec: &KernelSpec, schedule: &Schedule) -> Result<(), CodegenError> {
         schedule.validate()?;
-        if schedule.width > self.target.max_width {
+        // Quantized codes are bytes: a register of them holds four times
+        // as many lanes as of f32 (LLVM widens them in halves).
+        let max = if spec.dtype.is_quantized() {
+            4 * self.target.max_width
+        } else {
+            self.target.max_width
+        };
+        if schedule.width > max {
             return Err(CodegenError::UnsupportedSchedule {
                 backend: "llvm",
                 schedule: *schedule,
                 reason: format!(
-                    "width={} is wider than {}'s {}-lane f32 registers",
-                    schedule.width, self.target.cpu, self.target.max_width
+                    "width={} is wider than {}'s {}-lane {} registers",
+                    schedule.width,
+                    self.target.cpu,
+                    max,
+                    if spec.dtype.is_quantized() {
+                        "code"
+                    } else {
+                        "f32"
+                    }
                 ),
             });
         }
@@ -286,18 +293,13 @@ impl Backend for LlvmBackend {
         module.set_triple(&self.triple);
         let tm = self.machine()?;
         module.set_data_layout(&tm.get_target_data().get_data_layout());
-        let vector_bits = f_max_vector_bits(f).max(128);
+        // Quantized kernels carry up to 64 i32 lanes (2048 bits), which
+        // LLVM splits into the widest registers the CPU has.
+        let vector_bits = f_max_vector_bits(f).clamp(128, 32 * self.target.max_width.max(4));
         let target = lower::FunctionTarget {
             cpu: &self.target.cpu,
             features: &self.target.features,
             vector_bits,
-            // pmaddwd: SSE2 on 128 bits, AVX2 on 256, AVX512-BW on 512
-            // (every 16-lane CPU in the table has BW).
-            pmaddwd_lanes: match (self.target.max_width, self.target.avx2) {
-                (16, _) => 16,
-                (_, true) => 8,
-                _ => 4,
-            },
             keep_scalar: spec.dtype.is_integer() && f_max_vector_bits(f) <= 64,
         };
         lower::translate(&ctx, &module, f, &target).map_err(fail)?;
