@@ -29,7 +29,8 @@ fn spec_and_schedule() -> impl Strategy<Value = (KernelSpec, Schedule, bool)> {
         metric_and_dtype(),
         prop::sample::select(Shape::ALL.to_vec()),
         1usize..=300,
-        prop::sample::select(vec![1u32, 2, 4, 8, 16]),
+        // 32 and 64 lanes are for quantized codes only (others take 16).
+        prop::sample::select(vec![1u32, 2, 4, 8, 16, 32, 64]),
         // 0 stands for `full`.
         0u32..=8,
         1u32..=8,
@@ -50,6 +51,11 @@ fn spec_and_schedule() -> impl Strategy<Value = (KernelSpec, Schedule, bool)> {
                     dim
                 };
                 let spec = KernelSpec::new(metric, dtype, dim, shape).unwrap();
+                let width = if dtype.is_quantized() {
+                    width
+                } else {
+                    width.min(16)
+                };
                 let unroll = match unroll {
                     // Full unrolling is for short vectors only.
                     0 if spec.elements() <= 64 => "full".to_string(),
