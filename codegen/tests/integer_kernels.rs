@@ -5,10 +5,15 @@
 //! `vpdpwssd` (VNNI) for codes and `vpopcntq` / `popcnt` for bits.
 
 use hektor_codegen::cranelift::CraneliftBackend;
-use hektor_codegen::{compile, CallError, CodegenError, CompileOptions, Kernel};
+use hektor_codegen::{
+    compile, Backend, BackendKind, CallError, CodegenError, CompileOptions, Kernel, LoweredCode,
+};
 use hektor_kernels::quant::{self, META_BYTES};
 use hektor_kernels::reference;
 use hektor_kernels::{ElementType, KernelSpec, Metric, Schedule, Shape};
+use hektor_passes::ir::{walk_mut, BinOp, Inst, MemElem, Op};
+use hektor_passes::pass::TargetCaps;
+use hektor_passes::Function;
 
 fn quantized_specs(dims: &[usize]) -> Vec<KernelSpec> {
     let mut out = vec![];
@@ -185,11 +190,161 @@ fn calls_that_break_the_row_layout_are_refused() {
     }
 }
 
+/// A backend that miscompiles on purpose: Cranelift after a sabotage of
+/// the optimized IR. Verification must refuse its kernels.
+struct Sabotaged {
+    inner: CraneliftBackend,
+    sabotage: fn(&mut Function) -> bool,
+}
+
+impl Backend for Sabotaged {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Cranelift
+    }
+    fn caps(&self) -> TargetCaps {
+        self.inner.caps()
+    }
+    fn target_description(&self) -> String {
+        "sabotaged".into()
+    }
+    fn max_width(&self) -> u32 {
+        self.inner.max_width()
+    }
+    fn supports_dtype(&self, dtype: ElementType) -> bool {
+        self.inner.supports_dtype(dtype)
+    }
+    fn check_schedule(&self, s: &KernelSpec, sc: &Schedule) -> Result<(), CodegenError> {
+        self.inner.check_schedule(s, sc)
+    }
+    fn lower(&self, s: &KernelSpec, f: &Function, text: bool) -> Result<LoweredCode, CodegenError> {
+        let mut f = f.clone();
+        assert!((self.sabotage)(&mut f), "{s}: nothing to sabotage");
+        self.inner.lower(s, &f, text)
+    }
+}
+
+/// `c·c` instead of `c·d` (or `a xor a`): reads what the real kernel reads.
+fn one_operand_twice(f: &mut Function) -> bool {
+    let mut done = false;
+    walk_mut(&mut f.body, &mut |inst| {
+        if let Inst::Op {
+            op: Op::Binary(BinOp::IMul | BinOp::Xor, a, b),
+            ..
+        } = inst
+        {
+            if !done && a != b {
+                *b = *a;
+                done = true;
+            }
+        }
+    });
+    done
+}
+
+/// Adds 1 to the integer sum before it becomes f32: off by one code
+/// product or one bit (and never touches an index).
+fn off_by_one(f: &mut Function) -> bool {
+    let mut done = false;
+    let mut body = std::mem::take(&mut f.body);
+    let _ = hektor_passes::ir::walk_blocks_mut(&mut body, &mut |block: &mut Vec<Inst>| {
+        let Some(k) = block.iter().position(|i| {
+            matches!(
+                i,
+                Inst::Op {
+                    op: Op::IToF(_),
+                    ..
+                }
+            )
+        }) else {
+            return Ok::<(), ()>(());
+        };
+        if done {
+            return Ok(());
+        }
+        let Inst::Op {
+            op: Op::IToF(sum), ..
+        } = block[k].clone()
+        else {
+            return Ok(());
+        };
+        let ty = f.ty(sum);
+        let one = f.new_value(ty, None);
+        let bumped = f.new_value(ty, None);
+        block.insert(
+            k,
+            Inst::Op {
+                result: Some(one),
+                op: Op::IConst(1),
+            },
+        );
+        block.insert(
+            k + 1,
+            Inst::Op {
+                result: Some(bumped),
+                op: Op::Binary(BinOp::IAdd, sum, one),
+            },
+        );
+        if let Inst::Op { op, .. } = &mut block[k + 2] {
+            *op = Op::IToF(bumped);
+        }
+        done = true;
+        Ok(())
+    });
+    f.body = body;
+    done
+}
+
+/// Reads the other row's scale: a wrong epilogue.
+fn wrong_metadata(f: &mut Function) -> bool {
+    let mut done = false;
+    walk_mut(&mut f.body, &mut |inst| {
+        if let Inst::Op {
+            op: Op::Load(a), ..
+        } = inst
+        {
+            if !done && a.elem == MemElem::Meta {
+                a.offset += 1;
+                done = true;
+            }
+        }
+    });
+    done
+}
+
+#[test]
+fn verification_rejects_wrong_integer_kernels() {
+    let mut specs = quantized_specs(&[37]);
+    specs.extend(bit_specs(&[200]));
+    for spec in specs {
+        let mut sabotages: Vec<fn(&mut Function) -> bool> = vec![one_operand_twice, off_by_one];
+        if spec.dtype.is_quantized() {
+            sabotages.push(wrong_metadata);
+        }
+        for sabotage in sabotages {
+            let b = Sabotaged {
+                inner: cranelift(),
+                sabotage,
+            };
+            let err = compile(
+                &spec,
+                &Schedule::default_for(&spec),
+                &b,
+                CompileOptions::default(),
+            )
+            .unwrap_err();
+            assert!(
+                matches!(err, CodegenError::Mismatch { .. }),
+                "{spec}: {err}"
+            );
+        }
+    }
+}
+
 #[cfg(feature = "llvm")]
 mod llvm {
     use super::*;
     use hektor_codegen::llvm::LlvmBackend;
-    use hektor_codegen::{disasm, inspect, Backend};
+    use hektor_codegen::{disasm, inspect};
 
     fn host() -> LlvmBackend {
         LlvmBackend::host().expect("LLVM targets this host")
