@@ -7,7 +7,7 @@
 
 use crate::backend::{BackendKind, LoweredCode};
 use crate::CallError;
-use hektor_kernels::{Element, ElementType, KernelSpec, Schedule, Shape};
+use hektor_kernels::{quant, Element, ElementType, KernelSpec, Schedule, Shape};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,13 +54,37 @@ struct Inner {
 /// would make every distance NaN or infinite, which an index must not mistake
 /// for a distance.
 fn check_quant_meta<T: Element>(what: &'static str, meta: &[T]) -> Result<(), CallError> {
+    let Some(meta) = meta.get(..quant::META_BYTES) else {
+        return Err(CallError::BadQuantMeta {
+            what,
+            field: "metadata",
+            value: "missing".into(),
+        });
+    };
+    let word = |k: usize| {
+        let b = |j: usize| meta[4 * k + j].to_bits() as u8;
+        f32::from_le_bytes([b(0), b(1), b(2), b(3)])
+    };
+    let (offset, scale, code_sum, norm) = (word(0), word(1), word(2), word(3));
+    // One branch on the common path: all finite, scale and norm not
+    // negative (NaN fails every comparison).
+    let ok = offset.is_finite()
+        && code_sum.is_finite()
+        && scale.is_finite()
+        && norm.is_finite()
+        && scale >= 0.0
+        && norm >= 0.0;
+    if ok {
+        return Ok(());
+    }
+    bad_quant_meta(what, [offset, scale, code_sum, norm])
+}
+
+/// The error for metadata that failed [`check_quant_meta`].
+#[cold]
+fn bad_quant_meta(what: &'static str, words: [f32; 4]) -> Result<(), CallError> {
     const FIELDS: [&str; 4] = ["offset", "scale", "code sum", "squared norm"];
-    for (k, field) in FIELDS.into_iter().enumerate() {
-        let mut bytes = [0u8; 4];
-        for (j, b) in bytes.iter_mut().enumerate() {
-            *b = meta[4 * k + j].to_bits() as u8;
-        }
-        let v = f32::from_le_bytes(bytes);
+    for (k, (field, v)) in FIELDS.into_iter().zip(words).enumerate() {
         let signed_ok = !matches!(k, 1 | 3) || v >= 0.0;
         if !(v.is_finite() && signed_ok) {
             return Err(CallError::BadQuantMeta {
