@@ -37,6 +37,14 @@
 //! - scan: the first 256 rows of that matrix, 256·dim·4 B: 96 KiB at d96,
 //!   768 KiB at d768, 1.5 MiB at d1536 (L2 on recent server cores, else L3).
 //!
+//! Integer kernels have groups of their own, `pair.i8/{l2,ip,cosine}/d768`
+//! and `pair.bit/hamming/d{256,1024}` (`integer_kernels` below): Hektor's
+//! tiers on quantized rows (codes + metadata) and bit words, against
+//! simsimd's `i8` `l2sq`/`dot`/`cos` on the same codes and its `b8`
+//! Hamming on the same bits (as bytes). simsimd's i8 functions see only
+//! the codes (no scale or offset), so the comparison is of the hot loop
+//! plus each side's epilogue.
+//!
 //! Defaults (20 samples, 300 ms warm-up, 1 s measurement) keep the whole
 //! run to a few minutes; criterion's command-line options override them.
 
@@ -611,6 +619,148 @@ fn kernels(c: &mut Criterion) {
     }
 }
 
+/// Integer pair kernels: `i8` (quantized) and `bit` against simsimd.
+fn integer_kernels(c: &mut Criterion) {
+    use hektor_kernels::quant;
+    use simsimd::{BinarySimilarity, SpatialSimilarity};
+    let backends = backends();
+    let compile_for = |spec: &KernelSpec| -> Vec<(&'static str, Kernel)> {
+        backends
+            .iter()
+            .map(|b| {
+                let schedule = default_schedule(spec, b.as_ref());
+                let k = compile(spec, &schedule, b.as_ref(), CompileOptions::default())
+                    .unwrap_or_else(|e| panic!("compiling {spec} ({schedule}): {e}"))
+                    .kernel;
+                (b.kind().name(), k)
+            })
+            .collect()
+    };
+    const POOL: usize = 4;
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut uniform = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
+    };
+
+    let dim = 768;
+    for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
+        let spec = KernelSpec::new(metric, ElementType::I8, dim, Shape::Pair).unwrap();
+        let tiers = compile_for(&spec);
+        let row_len = tiers[0].1.row_len();
+        let rows: Vec<Vec<i8>> = (0..2 * POOL)
+            .map(|_| {
+                let x: Vec<f32> = (0..dim).map(|_| uniform()).collect();
+                quant::quantize::<i8>(&x, row_len).expect("finite")
+            })
+            .collect();
+        for (name, k) in &tiers {
+            let got = k.pair(&rows[0], &rows[1]).unwrap() as f64;
+            let want = reference::quantized_pair(metric, dim, &rows[0], &rows[1]);
+            assert!(
+                (got - want.distance).abs()
+                    <= hektor_kernels::bound::quantized_tolerance(metric, &want),
+                "{name} {spec}: {got} vs {}",
+                want.distance
+            );
+        }
+        let dot: i64 = rows[0][..dim]
+            .iter()
+            .zip(&rows[1][..dim])
+            .map(|(&a, &b)| a as i64 * b as i64)
+            .sum();
+        let simsimd_dot = <i8 as SpatialSimilarity>::dot(&rows[0][..dim], &rows[1][..dim]).unwrap();
+        assert_eq!(simsimd_dot, dot as f64, "simsimd i8 dot");
+        let simsimd: fn(&[i8], &[i8]) -> Option<f64> = match metric {
+            Metric::L2 => <i8 as SpatialSimilarity>::l2sq,
+            Metric::Ip => <i8 as SpatialSimilarity>::dot,
+            _ => <i8 as SpatialSimilarity>::cos,
+        };
+        let mut g = c.benchmark_group(format!("pair.i8/{metric}/d{dim}"));
+        g.throughput(Throughput::Elements(1));
+        for (name, k) in &tiers {
+            g.bench_function(*name, |b| {
+                let mut i = 0;
+                b.iter(|| {
+                    i = (i + 2) % (2 * POOL);
+                    black_box(
+                        k.pair(black_box(&rows[i]), black_box(&rows[i + 1]))
+                            .unwrap(),
+                    )
+                })
+            });
+        }
+        g.bench_function("simsimd", |b| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 2) % (2 * POOL);
+                black_box(simsimd(
+                    black_box(&rows[i][..dim]),
+                    black_box(&rows[i + 1][..dim]),
+                ))
+            })
+        });
+        g.finish();
+    }
+
+    for dim in [256usize, 1024] {
+        let spec = KernelSpec::new(Metric::Hamming, ElementType::Bit, dim, Shape::Pair).unwrap();
+        let tiers = compile_for(&spec);
+        let row_len = tiers[0].1.row_len();
+        let words: Vec<Vec<u64>> = (0..2 * POOL)
+            .map(|_| {
+                let x: Vec<f32> = (0..dim).map(|_| uniform()).collect();
+                quant::binarize(&x, row_len).expect("rows fit")
+            })
+            .collect();
+        let bytes: Vec<Vec<u8>> = words
+            .iter()
+            .map(|w| {
+                w.iter()
+                    .flat_map(|x| x.to_le_bytes())
+                    .take(dim / 8)
+                    .collect()
+            })
+            .collect();
+        let want = reference::hamming(dim, &words[0], &words[1]).distance;
+        for (name, k) in &tiers {
+            assert_eq!(k.pair(&words[0], &words[1]).unwrap() as f64, want, "{name}");
+        }
+        assert_eq!(
+            <u8 as BinarySimilarity>::hamming(&bytes[0], &bytes[1]).unwrap(),
+            want,
+            "simsimd hamming"
+        );
+        let mut g = c.benchmark_group(format!("pair.bit/hamming/d{dim}"));
+        g.throughput(Throughput::Elements(1));
+        for (name, k) in &tiers {
+            g.bench_function(*name, |b| {
+                let mut i = 0;
+                b.iter(|| {
+                    i = (i + 2) % (2 * POOL);
+                    black_box(
+                        k.pair(black_box(&words[i]), black_box(&words[i + 1]))
+                            .unwrap(),
+                    )
+                })
+            });
+        }
+        g.bench_function("simsimd", |b| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 2) % (2 * POOL);
+                black_box(<u8 as BinarySimilarity>::hamming(
+                    black_box(&bytes[i]),
+                    black_box(&bytes[i + 1]),
+                ))
+            })
+        });
+        g.finish();
+    }
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -621,6 +771,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = kernels
+    targets = kernels, integer_kernels
 }
 criterion_main!(benches);

@@ -15,6 +15,10 @@
 
 use hektor_kernels::Metric;
 
+/// These are f32 kernels; Hamming distances are over bit vectors, which the
+/// benches compare through `Peers::simsimd_hamming` instead.
+const NO_HAMMING: &str = "the f32 peers have no hamming kernel (a metric of bit vectors)";
+
 /// A token proving the CPU has AVX2 and FMA: it can only be made by
 /// [`Avx2Kernels::detect`], so its methods may call the raw kernels.
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +68,7 @@ impl Avx2Kernels {
     /// The distance between `a` and `b` under `metric`.
     ///
     /// # Panics
-    /// If `a` and `b` differ in length.
+    /// If `a` and `b` differ in length, or for `hamming`.
     pub fn pair(&self, metric: Metric, a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len(), "avx2 pair: vectors differ in length");
         #[cfg(target_arch = "x86_64")]
@@ -77,6 +81,7 @@ impl Avx2Kernels {
                     Metric::L2 => raw::l2(a, b),
                     Metric::Ip => raw::ip(a, b),
                     Metric::Cosine | Metric::CosineNorms => raw::cosine(a, b),
+                    Metric::Hamming => panic!("{NO_HAMMING}"),
                 }
             }
         }
@@ -121,6 +126,7 @@ impl Avx2Kernels {
                     Metric::Cosine | Metric::CosineNorms => {
                         rows::gather::<{ rows::COSINE }>(query, base, stride, ids, out)
                     }
+                    Metric::Hamming => panic!("{NO_HAMMING}"),
                 }
             }
         }
@@ -164,6 +170,7 @@ impl Avx2Kernels {
                     Metric::Cosine | Metric::CosineNorms => {
                         rows::scan::<{ rows::COSINE }>(query, base, stride, out)
                     }
+                    Metric::Hamming => panic!("{NO_HAMMING}"),
                 }
             }
         }

@@ -104,6 +104,8 @@ pub fn check_close(metric: Metric, got: f32, want: &Reference, rel: f64) -> Resu
         Metric::L2 => want.magnitude,
         Metric::Ip => want.magnitude + 1.0,
         Metric::Cosine | Metric::CosineNorms => 1.0,
+        // Exact: counts.
+        Metric::Hamming => 0.0,
     };
     let tolerance = rel * scale + 1e-30;
     let error = (got as f64 - want.distance).abs();
@@ -186,12 +188,18 @@ pub mod scalar {
         crate::finish_cosine(ab, aa, bb)
     }
 
+    /// The number of components that differ (Hamming over f32 components).
+    pub fn hamming(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).filter(|(x, y)| x != y).count() as f32
+    }
+
     /// The pair function for `metric`.
     pub fn pair_fn(metric: Metric) -> fn(&[f32], &[f32]) -> f32 {
         match metric {
             Metric::L2 => l2,
             Metric::Ip => ip,
             Metric::Cosine | Metric::CosineNorms => cosine,
+            Metric::Hamming => hamming,
         }
     }
 }
@@ -251,6 +259,8 @@ impl Peers {
             Metric::L2 => Self::simsimd_l2,
             Metric::Ip => Self::simsimd_ip,
             Metric::Cosine | Metric::CosineNorms => Self::simsimd_cosine,
+            // simsimd's Hamming is over packed bits: `simsimd_hamming`.
+            Metric::Hamming => scalar::hamming,
         }
     }
 

@@ -79,6 +79,12 @@ pub trait Backend: Send + Sync {
     /// the width default schedules start from.
     fn max_width(&self) -> u32;
 
+    /// Whether the target counts bits in vector lanes (AVX512-VPOPCNTDQ),
+    /// which decides the default width of `bit` kernels.
+    fn vector_popcount(&self) -> bool {
+        false
+    }
+
     /// Whether this backend can generate kernels over `dtype` vectors.
     fn supports_dtype(&self, dtype: hektor_kernels::ElementType) -> bool {
         dtype == hektor_kernels::ElementType::F32

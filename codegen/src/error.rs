@@ -71,6 +71,20 @@ pub enum CallError {
     NonZeroPadding { what: &'static str, index: usize },
     #[error("{what} stores inverse norm {value}: it must be finite and ≥ 0 (see reference::inverse_norm)")]
     BadNorm { what: &'static str, value: String },
+    #[error(
+        "{what} sets bit {bit}, past the vector's {dim} bits: bits past the dimension must be zero"
+    )]
+    BitsPastDimension {
+        what: &'static str,
+        bit: usize,
+        dim: usize,
+    },
+    #[error("{what} stores {field} = {value} in its quantization metadata: it must be finite{}", if *.field == "scale" || *.field == "squared norm" { " and ≥ 0 (see hektor_kernels::quant)" } else { " (see hektor_kernels::quant)" })]
+    BadQuantMeta {
+        what: &'static str,
+        field: &'static str,
+        value: String,
+    },
     #[error("stride {stride} is shorter than a row of {row} elements")]
     Stride { stride: usize, row: usize },
     #[error("row {id} ends at element {end}, past the base matrix of {len} elements")]

@@ -7,12 +7,12 @@
 
 use crate::backend::{BackendKind, LoweredCode};
 use crate::CallError;
-use hektor_kernels::{Element, KernelSpec, Schedule, Shape};
+use hektor_kernels::{quant, Element, ElementType, KernelSpec, Schedule, Shape};
 use std::sync::Arc;
 use std::time::Duration;
 
-// Vectors are passed as untyped pointers: their element type (f32, f16)
-// is the spec's, checked by the safe calls.
+// Vectors are passed as untyped pointers: their element type (f32, f16,
+// i8, u8, u64 bit words) is the spec's, checked by the safe calls.
 type PairFn = unsafe extern "C" fn(*const u8, *const u8) -> f32;
 type GatherFn = unsafe extern "C" fn(*const u8, *const u8, i64, *const u32, i64, *mut f32);
 type ScanFn = unsafe extern "C" fn(*const u8, *const u8, i64, i64, *mut f32);
@@ -49,6 +49,54 @@ struct Inner {
     has_tail_slots: bool,
 }
 
+/// The four f32 of a quantized row's metadata (`hektor_kernels::quant`):
+/// finite, with a scale and squared norm ≥ 0. NaN or infinite metadata
+/// would make every distance NaN or infinite, which an index must not mistake
+/// for a distance.
+fn check_quant_meta<T: Element>(what: &'static str, meta: &[T]) -> Result<(), CallError> {
+    let Some(meta) = meta.get(..quant::META_BYTES) else {
+        return Err(CallError::BadQuantMeta {
+            what,
+            field: "metadata",
+            value: "missing".into(),
+        });
+    };
+    let word = |k: usize| {
+        let b = |j: usize| meta[4 * k + j].to_bits() as u8;
+        f32::from_le_bytes([b(0), b(1), b(2), b(3)])
+    };
+    let (offset, scale, code_sum, norm) = (word(0), word(1), word(2), word(3));
+    // One branch on the common path: all finite, scale and norm not
+    // negative (NaN fails every comparison).
+    let ok = offset.is_finite()
+        && code_sum.is_finite()
+        && scale.is_finite()
+        && norm.is_finite()
+        && scale >= 0.0
+        && norm >= 0.0;
+    if ok {
+        return Ok(());
+    }
+    bad_quant_meta(what, [offset, scale, code_sum, norm])
+}
+
+/// The error for metadata that failed [`check_quant_meta`].
+#[cold]
+fn bad_quant_meta(what: &'static str, words: [f32; 4]) -> Result<(), CallError> {
+    const FIELDS: [&str; 4] = ["offset", "scale", "code sum", "squared norm"];
+    for (k, (field, v)) in FIELDS.into_iter().zip(words).enumerate() {
+        let signed_ok = !matches!(k, 1 | 3) || v >= 0.0;
+        if !(v.is_finite() && signed_ok) {
+            return Err(CallError::BadQuantMeta {
+                what,
+                field,
+                value: v.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A verified, callable kernel. Cheap to clone; the machine code stays
 /// mapped while any clone lives.
 #[derive(Clone)]
@@ -79,7 +127,11 @@ impl Kernel {
         Kernel {
             inner: Arc::new(Inner {
                 row_len: spec.row_len(&schedule),
-                has_tail_slots: spec.row_len(&schedule) > spec.dim,
+                // Rows of bits have tail bits to check whenever the last
+                // word is partly used; rows of anything else past `dim`.
+                has_tail_slots: spec.row_len(&schedule) > spec.elements()
+                    || (spec.dtype == hektor_kernels::ElementType::Bit
+                        && !spec.dim.is_multiple_of(64)),
                 spec,
                 schedule,
                 backend,
@@ -108,8 +160,9 @@ impl Kernel {
         &self.inner.stats
     }
 
-    /// Elements each vector (query and row) must hold: the dimension, or
-    /// the dimension rounded up to the width for `tail=padded`.
+    /// Elements each vector (query and row) must hold: the dimension (in
+    /// u64 words for `bit`), rounded up to the width for `tail=padded`,
+    /// plus the trailing per-row data (`KernelSpec::row_len`).
     #[inline]
     pub fn row_len(&self) -> usize {
         self.inner.row_len
@@ -176,26 +229,45 @@ impl Kernel {
         }
     }
 
-    /// Zero padding between the components and the extra slots, and (for
-    /// `cosine_norms`) a usable stored inverse norm.
+    /// Zero padding between the components and the trailing per-row data,
+    /// and a usable stored inverse norm (`cosine_norms`) or quantization
+    /// metadata (`i8`, `u8`); for `bit`, zero bits past the dimension.
     fn check_padding<T: Element>(&self, what: &'static str, row: &[T]) -> Result<(), CallError> {
-        let dim = self.inner.spec.dim;
-        let extra = self.inner.spec.metric.extra_slots();
-        let padded_end = self.row_len() - extra;
-        if let Some(k) = row[dim..padded_end].iter().position(|&x| x.to_f32() != 0.0) {
+        let spec = &self.inner.spec;
+        let components = spec.elements();
+        let meta = spec.meta_len();
+        let padded_end = self.row_len() - meta;
+        if let Some(k) = row[components..padded_end]
+            .iter()
+            .position(|&x| x.to_bits() != 0)
+        {
             return Err(CallError::NonZeroPadding {
                 what,
-                index: dim + k,
+                index: components + k,
             });
         }
-        if extra > 0 {
-            let inv = row[padded_end].to_f32();
-            if !(inv.is_finite() && inv >= 0.0) {
-                return Err(CallError::BadNorm {
-                    what,
-                    value: inv.to_string(),
-                });
+        match spec.dtype {
+            ElementType::Bit if !spec.dim.is_multiple_of(64) => {
+                let last = row[components - 1].to_bits() >> (spec.dim % 64);
+                if last != 0 {
+                    return Err(CallError::BitsPastDimension {
+                        what,
+                        bit: spec.dim + last.trailing_zeros() as usize,
+                        dim: spec.dim,
+                    });
+                }
             }
+            ElementType::I8 | ElementType::U8 => check_quant_meta(what, &row[padded_end..])?,
+            _ if meta > 0 => {
+                let inv = row[padded_end].to_f32();
+                if !(inv.is_finite() && inv >= 0.0) {
+                    return Err(CallError::BadNorm {
+                        what,
+                        value: inv.to_string(),
+                    });
+                }
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -25,6 +25,26 @@
 //! `γ_{d+3} ≈ 4·10⁻⁶`, while one missing term of a random vector moves the
 //! result by about `1/n ≈ 1.3·10⁻³` of its magnitude. Verification also runs
 //! small-integer inputs, whose sums are exact in f32, and demands equality.
+//!
+//! # Integer kernels
+//!
+//! `hamming` is exact: integer popcounts, at most 65536, converted once to
+//! f32. Quantized kernels (`i8`, `u8`) sum their codes' products exactly in
+//! i32, so only the epilogue rounds ([`crate::quant`]): each of the four
+//! terms of `x·y` passes through at most three roundings (the i32 → f32
+//! conversion of `D` and two products) and three additions, so
+//! `|fl(x·y) − x·y| ≤ γ₆·T` with `T` the sum of the terms' magnitudes; the
+//! stored `‖x‖²` carry one rounding each. Hence
+//!
+//! | metric | bound on `|kernel − oracle|` ([`quantized_tolerance`]) |
+//! |--------|------------------------------|
+//! | l2     | `γ₁₀ · (‖x‖² + ‖y‖² + 2T)` |
+//! | ip     | `γ₈ · (T + 1)` |
+//! | cosine | `γ₈ · (T / (‖x‖·‖y‖) + 3)` |
+//!
+//! plus `16 · f32::MIN_POSITIVE` for products that underflow. Codes small
+//! enough that every term and sum is an integer below 2²⁴ (offset 0,
+//! scale 1) make l2 and ip exact, and verification demands equality there.
 
 use crate::reference::Reference;
 use crate::Metric;
@@ -55,6 +75,22 @@ pub fn tolerance(metric: Metric, dim: usize, depth: usize, reference: &Reference
                 0.0
             };
             3.0 * gamma(depth + 3) + scaled_underflow.min(1.0)
+        }
+        Metric::Hamming => 0.0,
+    }
+}
+
+/// The largest `|kernel − oracle|` allowed for one distance between
+/// quantized rows; `reference` comes from
+/// [`crate::reference::quantized_pair`].
+pub fn quantized_tolerance(metric: Metric, reference: &Reference) -> f64 {
+    let underflow = 16.0 * f32::MIN_POSITIVE as f64;
+    match metric {
+        Metric::L2 => gamma(10) * reference.magnitude + underflow,
+        Metric::Ip => gamma(8) * (reference.magnitude + 1.0) + underflow,
+        Metric::Hamming => 0.0,
+        Metric::Cosine | Metric::CosineNorms => {
+            gamma(8) * (reference.magnitude + 3.0) + underflow.min(1.0)
         }
     }
 }

@@ -4,13 +4,11 @@ use thiserror::Error;
 /// value so that a command-line user sees what to change.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SpecError {
-    #[error("unknown metric `{0}` (expected l2, ip, cosine or cosine_norms)")]
+    #[error("unknown metric `{0}` (expected l2, ip, cosine, cosine_norms or hamming)")]
     UnknownMetric(String),
-    #[error("unknown element type `{0}` (expected f32 or f16)")]
+    #[error("unknown element type `{0}` (expected f32, f16, i8, u8 or bit)")]
     UnknownElementType(String),
-    #[error(
-        "element type `{0}` is not supported by this version of Hektor yet (supported: f32, f16)"
-    )]
+    #[error("element type `{0}` is not supported here")]
     UnsupportedElementType(String),
     #[error("unknown shape `{0}` (expected pair, gather or scan)")]
     UnknownShape(String),
@@ -18,6 +16,12 @@ pub enum SpecError {
     DimensionOutOfRange(u64),
     #[error("invalid dimension `{0}`: not a positive integer")]
     InvalidDimension(String),
+    #[error("metric `{metric}` is not defined for element type `{dtype}`: {reason}")]
+    MetricForElementType {
+        metric: crate::Metric,
+        dtype: crate::ElementType,
+        reason: &'static str,
+    },
     #[error("invalid schedule: {0}")]
     InvalidSchedule(String),
     #[error("invalid kernel spec `{0}` (expected METRIC.DTYPE.dDIM.SHAPE, e.g. l2.f32.d768.pair)")]

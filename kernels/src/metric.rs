@@ -1,4 +1,4 @@
-use crate::SpecError;
+use crate::{ElementType, SpecError};
 use std::fmt;
 use std::str::FromStr;
 
@@ -20,6 +20,10 @@ pub enum Metric {
     /// product costs. Row layout: `dim` components, then the inverse norm
     /// ([`crate::reference::inverse_norm`]).
     CosineNorms,
+    /// Hamming distance between `bit` vectors: the number of components
+    /// that differ, `popcount(a xor b)`, returned as f32 (exact: at most
+    /// 65536).
+    Hamming,
 }
 
 impl Metric {
@@ -27,8 +31,39 @@ impl Metric {
     /// `Cosine` when it keeps norms with its vectors.
     pub const ALL: [Metric; 3] = [Metric::L2, Metric::Ip, Metric::Cosine];
 
-    /// Every metric a kernel can be generated for.
+    /// Every metric a kernel over `f32` vectors can be generated for.
     pub const KERNELS: [Metric; 4] = [Metric::L2, Metric::Ip, Metric::Cosine, Metric::CosineNorms];
+
+    /// The metrics a kernel over `dtype` vectors can be generated for.
+    pub fn for_element_type(dtype: ElementType) -> &'static [Metric] {
+        match dtype {
+            ElementType::F32 => &Metric::KERNELS,
+            ElementType::I8 | ElementType::U8 | ElementType::F16 => &Metric::ALL,
+            ElementType::Bit => &[Metric::Hamming],
+        }
+    }
+
+    /// Whether `self` is defined over `dtype` vectors, and if not, why.
+    pub fn check_element_type(self, dtype: ElementType) -> Result<(), SpecError> {
+        let reason = match (self, dtype) {
+            (Metric::Hamming, ElementType::Bit) => return Ok(()),
+            (Metric::Hamming, _) => "hamming counts differing bits, so its vectors are `bit`",
+            (_, ElementType::Bit) => "`bit` vectors have only the hamming metric",
+            (Metric::CosineNorms, ElementType::F32) => return Ok(()),
+            (Metric::CosineNorms, ElementType::I8 | ElementType::U8) => {
+                "quantized rows store their norm already: use cosine"
+            }
+            (Metric::CosineNorms, _) => {
+                "cosine_norms stores its inverse norm in an f32 slot, so its vectors are f32"
+            }
+            _ => return Ok(()),
+        };
+        Err(SpecError::MetricForElementType {
+            metric: self,
+            dtype,
+            reason,
+        })
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -36,6 +71,7 @@ impl Metric {
             Metric::Ip => "ip",
             Metric::Cosine => "cosine",
             Metric::CosineNorms => "cosine_norms",
+            Metric::Hamming => "hamming",
         }
     }
 
@@ -48,6 +84,8 @@ impl Metric {
             Metric::Ip => 2,
             Metric::Cosine => 6,
             Metric::CosineNorms => 2,
+            // xor + popcount per component (per bit, counted as one op each).
+            Metric::Hamming => 2,
         }
     }
 
@@ -81,6 +119,7 @@ impl FromStr for Metric {
             "ip" | "dot" | "inner" => Ok(Metric::Ip),
             "cosine" | "cos" => Ok(Metric::Cosine),
             "cosine_norms" | "cosine-norms" => Ok(Metric::CosineNorms),
+            "hamming" => Ok(Metric::Hamming),
             _ => Err(SpecError::UnknownMetric(s.to_string())),
         }
     }

@@ -41,7 +41,8 @@ pub enum Unroll {
 /// keys may be given in any order and missing keys keep their defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Schedule {
-    /// f32 lanes per vector operation (1 = scalar).
+    /// Lanes per vector operation (1 = scalar): f32 lanes, u64 words of a
+    /// bit vector, or codes of a quantized one (one i32 lane each).
     pub width: u32,
     /// Extra unrolling of the (already accumulator-split) element loop.
     pub unroll: Unroll,
@@ -52,7 +53,12 @@ pub struct Schedule {
     pub tail: TailStrategy,
 }
 
-pub const MAX_WIDTH: u32 = 16;
+/// The widest vector, in lanes, of any kernel: 64 i32 lanes of quantized
+/// codes (64 code bytes, one zmm register of them, per vector step).
+/// Float kernels stop at [`MAX_FLOAT_WIDTH`] ([`crate::KernelSpec::check_schedule`]).
+pub const MAX_WIDTH: u32 = 64;
+/// The widest f32 (and bit-word) vector: 16 lanes, a zmm register.
+pub const MAX_FLOAT_WIDTH: u32 = 16;
 pub const MAX_UNROLL: u32 = 64;
 pub const MAX_ACCUMULATORS: u32 = 16;
 pub const MAX_PREFETCH: u32 = 64;
@@ -77,10 +83,21 @@ impl Schedule {
     /// l2 and ip are load-bound, and eight accumulators keep enough loads in
     /// flight; cosine carries three sums, so two accumulators each (six
     /// partial sums) fill the registers without spilling.
+    ///
+    /// Integer kernels (`i8`, `u8`, `bit`) are scalar here: the 128-bit
+    /// tier (Cranelift) lowers their loops one element (one 64-bit word for
+    /// `bit`, with `popcnt`) at a time; four sums hide the multiply latency.
     pub fn default_for(spec: &crate::KernelSpec) -> Self {
+        if spec.dtype.is_integer() {
+            return Schedule {
+                width: 1,
+                accumulators: 4,
+                ..Schedule::default()
+            };
+        }
         let accumulators = match spec.metric {
             crate::Metric::L2 | crate::Metric::Ip | crate::Metric::CosineNorms => 8,
-            crate::Metric::Cosine => 2,
+            crate::Metric::Cosine | crate::Metric::Hamming => 2,
         };
         Schedule {
             accumulators,
@@ -229,7 +246,7 @@ mod tests {
     fn impossible_schedules_are_rejected() {
         for bad in [
             "width=3",
-            "width=32",
+            "width=128",
             "acc=0",
             "acc=17",
             "unroll=0",

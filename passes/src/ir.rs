@@ -3,13 +3,20 @@
 use std::collections::HashMap;
 use std::fmt;
 
-/// A value's type. Vectors are of f32 only: the kernels' element type.
+/// A value's type. Vectors hold f32 (float kernels), i32 (the products
+/// of quantized codes) or i64 (popcounts of bit words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Type {
     F32,
     /// `f32xN`, N a power of two ≥ 2.
     F32Vec(u32),
+    /// Integer arithmetic of quantized kernels (codes widened on load).
+    I32,
+    /// `i32xN`, N a power of two ≥ 2.
+    I32Vec(u32),
     I64,
+    /// `i64xN`, N a power of two ≥ 2.
+    I64Vec(u32),
     U32,
     Ptr,
 }
@@ -17,7 +24,7 @@ pub enum Type {
 impl Type {
     pub fn lanes(self) -> u32 {
         match self {
-            Type::F32Vec(n) => n,
+            Type::F32Vec(n) | Type::I32Vec(n) | Type::I64Vec(n) => n,
             _ => 1,
         }
     }
@@ -26,8 +33,45 @@ impl Type {
         matches!(self, Type::F32 | Type::F32Vec(_))
     }
 
+    /// Integers that index memory (loop counters, row ids).
     pub fn is_int(self) -> bool {
         matches!(self, Type::I64 | Type::U32)
+    }
+
+    /// Integers that kernel arithmetic (sums, products, xor, popcount)
+    /// works on, scalar or vector.
+    pub fn is_arith_int(self) -> bool {
+        matches!(
+            self,
+            Type::I32 | Type::I32Vec(_) | Type::I64 | Type::I64Vec(_)
+        )
+    }
+
+    /// The type of one lane.
+    pub fn scalar(self) -> Type {
+        match self {
+            Type::F32Vec(_) => Type::F32,
+            Type::I32Vec(_) => Type::I32,
+            Type::I64Vec(_) => Type::I64,
+            t => t,
+        }
+    }
+
+    /// The vector of `lanes` lanes of this type's scalar (the scalar itself
+    /// for `lanes == 1`); `None` for types that have no vectors.
+    pub fn with_lanes(self, lanes: u32) -> Option<Type> {
+        Some(match (self.scalar(), lanes) {
+            (t, 1) => t,
+            (Type::F32, n) => Type::F32Vec(n),
+            (Type::I32, n) => Type::I32Vec(n),
+            (Type::I64, n) => Type::I64Vec(n),
+            _ => return None,
+        })
+    }
+
+    /// Whether sums of this type can be vectorized (f32, i32, i64).
+    pub fn is_summable(self) -> bool {
+        matches!(self.scalar(), Type::F32 | Type::I32 | Type::I64)
     }
 
     /// The f32 vector (or scalar, for `lanes == 1`) of this many lanes.
@@ -39,11 +83,19 @@ impl Type {
         }
     }
 
+    /// Bits of one lane.
+    pub fn lane_bits(self) -> u32 {
+        match self.scalar() {
+            Type::I64 | Type::Ptr => 64,
+            _ => 32,
+        }
+    }
+
     /// Bytes of one scalar element as stored in memory.
     pub fn element_bytes(self) -> i64 {
         match self {
-            Type::F32 | Type::F32Vec(_) | Type::U32 => 4,
-            Type::I64 | Type::Ptr => 8,
+            Type::F32 | Type::F32Vec(_) | Type::U32 | Type::I32 | Type::I32Vec(_) => 4,
+            Type::I64 | Type::I64Vec(_) | Type::Ptr => 8,
         }
     }
 }
@@ -53,7 +105,10 @@ impl fmt::Display for Type {
         match self {
             Type::F32 => f.write_str("f32"),
             Type::F32Vec(n) => write!(f, "f32x{n}"),
+            Type::I32 => f.write_str("i32"),
+            Type::I32Vec(n) => write!(f, "i32x{n}"),
             Type::I64 => f.write_str("i64"),
+            Type::I64Vec(n) => write!(f, "i64x{n}"),
             Type::U32 => f.write_str("u32"),
             Type::Ptr => f.write_str("ptr"),
         }
@@ -79,6 +134,9 @@ pub enum BinOp {
     IAdd,
     ISub,
     IMin,
+    /// Integer multiply (wrapping; quantized codes' products fit i32).
+    IMul,
+    Xor,
 }
 
 impl BinOp {
@@ -90,6 +148,8 @@ impl BinOp {
             BinOp::IAdd => "iadd",
             BinOp::ISub => "isub",
             BinOp::IMin => "imin",
+            BinOp::IMul => "imul",
+            BinOp::Xor => "xor",
         }
     }
 
@@ -97,14 +157,25 @@ impl BinOp {
         matches!(self, BinOp::FAdd | BinOp::FSub | BinOp::FMul)
     }
 
-    pub const ALL: [BinOp; 6] = [
+    pub const ALL: [BinOp; 8] = [
         BinOp::FAdd,
         BinOp::FSub,
         BinOp::FMul,
         BinOp::IAdd,
         BinOp::ISub,
         BinOp::IMin,
+        BinOp::IMul,
+        BinOp::Xor,
     ];
+
+    /// The sum of a value of type `ty` (`fadd` or `iadd`).
+    pub fn add_for(ty: Type) -> BinOp {
+        if ty.is_float() {
+            BinOp::FAdd
+        } else {
+            BinOp::IAdd
+        }
+    }
 }
 
 /// How an element is stored in memory.
@@ -115,14 +186,57 @@ pub enum MemElem {
     Native,
     /// IEEE half precision, 2 bytes, widened to f32 (exactly) on load.
     F16,
+    /// A signed 8-bit code, sign-extended to i32 on load.
+    I8,
+    /// An unsigned 8-bit code, zero-extended to i32 on load.
+    U8,
+    /// A 64-bit word of a bit vector, loaded as i64.
+    U64,
+    /// An f32 of a quantized row's metadata: 4 bytes at any alignment
+    /// (rows of bytes promise no more).
+    Meta,
 }
 
 impl MemElem {
     /// Bytes one element occupies.
     pub fn bytes(self) -> i64 {
         match self {
-            MemElem::Native => 4,
+            MemElem::Native | MemElem::Meta => 4,
             MemElem::F16 => 2,
+            MemElem::I8 | MemElem::U8 => 1,
+            MemElem::U64 => 8,
+        }
+    }
+
+    /// The suffix that marks it in text (`%a:i8[...]`); none for native.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            MemElem::Native => None,
+            MemElem::F16 => Some("f16"),
+            MemElem::I8 => Some("i8"),
+            MemElem::U8 => Some("u8"),
+            MemElem::U64 => Some("u64"),
+            MemElem::Meta => Some("meta"),
+        }
+    }
+
+    pub const ALL: [MemElem; 6] = [
+        MemElem::Native,
+        MemElem::F16,
+        MemElem::I8,
+        MemElem::U8,
+        MemElem::U64,
+        MemElem::Meta,
+    ];
+
+    /// The scalar type a load of this element produces, where it is fixed
+    /// (`Native` loads f32 or u32).
+    pub fn loaded_scalar(self) -> Option<Type> {
+        match self {
+            MemElem::Native => None,
+            MemElem::F16 | MemElem::Meta => Some(Type::F32),
+            MemElem::I8 | MemElem::U8 => Some(Type::I32),
+            MemElem::U64 => Some(Type::I64),
         }
     }
 }
@@ -142,6 +256,8 @@ pub struct Address {
 pub enum Op {
     /// A float constant; a vector type means every lane holds it.
     FConst(f32),
+    /// An integer constant: i64 unless its result says i32 or an integer
+    /// vector (every lane holds it).
     IConst(i64),
     Load(Address),
     /// Loads the first `lanes` lanes, zero in the others; never touches
@@ -160,6 +276,10 @@ pub enum Op {
     Splat(Value),
     /// Sum of a vector's lanes (pairwise).
     ReduceAdd(Value),
+    /// Bits set in each lane (i64 or i64xN).
+    Popcnt(Value),
+    /// A signed integer (i32 or i64) converted to the nearest f32.
+    IToF(Value),
     /// `base + index · stride · sizeof(elem)` bytes: the start of row `index`.
     RowAddr {
         base: Value,
@@ -200,7 +320,7 @@ impl Op {
             }
             Op::Binary(_, a, b) => vec![*a, *b],
             Op::Fma(a, b, c) => vec![*a, *b, *c],
-            Op::Splat(a) | Op::ReduceAdd(a) => vec![*a],
+            Op::Splat(a) | Op::ReduceAdd(a) | Op::Popcnt(a) | Op::IToF(a) => vec![*a],
             Op::RowAddr {
                 base,
                 index,
@@ -239,7 +359,7 @@ impl Op {
                 *b = f(*b);
                 *c = f(*c);
             }
-            Op::Splat(a) | Op::ReduceAdd(a) => *a = f(*a),
+            Op::Splat(a) | Op::ReduceAdd(a) | Op::Popcnt(a) | Op::IToF(a) => *a = f(*a),
             Op::RowAddr {
                 base,
                 index,

@@ -198,14 +198,23 @@ impl Cur<'_> {
 fn parse_type(s: &str) -> Option<Type> {
     match s {
         "f32" => Some(Type::F32),
+        "i32" => Some(Type::I32),
         "i64" => Some(Type::I64),
         "u32" => Some(Type::U32),
         "ptr" => Some(Type::Ptr),
         _ => {
-            let n: u32 = s.strip_prefix("f32x")?.parse().ok()?;
-            (n >= 2 && n.is_power_of_two()).then_some(Type::F32Vec(n))
+            let (scalar, n) = s.split_once('x')?;
+            let n: u32 = n.parse().ok()?;
+            if n < 2 || !n.is_power_of_two() {
+                return None;
+            }
+            parse_type(scalar)?.with_lanes(n)
         }
     }
+}
+
+fn parse_mem_elem(s: &str) -> Option<MemElem> {
+    MemElem::ALL.into_iter().find(|e| e.name() == Some(s))
 }
 
 impl Parser {
@@ -398,7 +407,14 @@ impl Parser {
                 };
                 (Op::FConst(v), Some(ty))
             }
-            "iconst" => (Op::IConst(c.int()?), Some(Type::I64)),
+            "iconst" => {
+                let ty = if suffix.is_some() {
+                    ty_suffix(&c)?
+                } else {
+                    Type::I64
+                };
+                (Op::IConst(c.int()?), Some(ty))
+            }
             "load" => {
                 let ty = ty_suffix(&c)?;
                 (Op::Load(self.address(&mut c)?), Some(ty))
@@ -431,7 +447,15 @@ impl Parser {
                 let v = list(self, &mut c, 3)?;
                 (Op::Fma(v[0], v[1], v[2]), Some(self.f.ty(v[2])))
             }
-            "reduce_add" => (Op::ReduceAdd(operand(self, &mut c)?), Some(Type::F32)),
+            "reduce_add" => {
+                let v = operand(self, &mut c)?;
+                (Op::ReduceAdd(v), Some(self.f.ty(v).scalar()))
+            }
+            "popcnt" => {
+                let v = operand(self, &mut c)?;
+                (Op::Popcnt(v), Some(self.f.ty(v)))
+            }
+            "itof" => (Op::IToF(operand(self, &mut c)?), Some(Type::F32)),
             "row_addr" => {
                 let v = list(self, &mut c, 3)?;
                 (
@@ -441,10 +465,8 @@ impl Parser {
                         stride: v[2],
                         elem: match suffix.as_deref() {
                             None => MemElem::Native,
-                            Some("f16") => MemElem::F16,
-                            Some(other) => {
-                                return Err(c.err(format!("unknown row element `{other}`")))
-                            }
+                            Some(s) => parse_mem_elem(s)
+                                .ok_or_else(|| c.err(format!("unknown row element `{s}`")))?,
                         },
                     },
                     Some(Type::Ptr),
@@ -505,12 +527,12 @@ impl Parser {
         let ptr_name = c.val_name()?;
         let ptr = self.lookup(c, &ptr_name)?;
         let elem = if c.eat_punct(':') {
-            match c.word()?.as_str() {
-                "f16" => MemElem::F16,
-                other => {
-                    return Err(c.err(format!("unknown memory element `{other}` (expected f16)")))
-                }
-            }
+            let w = c.word()?;
+            parse_mem_elem(&w).ok_or_else(|| {
+                c.err(format!(
+                    "unknown memory element `{w}` (expected f16, i8, u8, u64 or meta)"
+                ))
+            })?
         } else {
             MemElem::Native
         };

@@ -16,7 +16,7 @@
 //! the others are numbered in order of definition. [`crate::parse`] reads
 //! exactly this form back, so `print(parse(text)) == text` for printed text.
 
-use crate::ir::{Address, Bound, Function, Inst, Loop, MemElem, Op, Value};
+use crate::ir::{Address, Bound, Function, Inst, Loop, Op, Value};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
@@ -150,9 +150,9 @@ impl Printer<'_> {
     }
 
     fn addr(&self, a: &Address) -> String {
-        let ptr = match a.elem {
-            MemElem::Native => self.use_(a.ptr),
-            MemElem::F16 => format!("{}:f16", self.use_(a.ptr)),
+        let ptr = match a.elem.name() {
+            None => self.use_(a.ptr),
+            Some(e) => format!("{}:{e}", self.use_(a.ptr)),
         };
         match (a.index, a.offset) {
             (None, off) => format!("{ptr}[{off}]"),
@@ -174,11 +174,15 @@ impl Printer<'_> {
                 format!("load_masked.{ty} {}, lanes {lanes}", self.addr(addr))
             }
             Op::Splat(v) => format!("splat.{ty} {}", u(v)),
-            Op::IConst(c) => format!("iconst {c}"),
+            // i64 is the default and prints bare (as before integer kernels).
+            Op::IConst(c) if ty == "i64" => format!("iconst {c}"),
+            Op::IConst(c) => format!("iconst.{ty} {c}"),
             Op::Store { addr, value } => format!("store {}, {}", self.addr(addr), u(value)),
             Op::Binary(b, x, y) => format!("{} {}, {}", b.name(), u(x), u(y)),
             Op::Fma(a, b, c) => format!("fma {}, {}, {}", u(a), u(b), u(c)),
             Op::ReduceAdd(v) => format!("reduce_add {}", u(v)),
+            Op::Popcnt(v) => format!("popcnt {}", u(v)),
+            Op::IToF(v) => format!("itof {}", u(v)),
             Op::RowAddr {
                 base,
                 index,
@@ -186,7 +190,7 @@ impl Printer<'_> {
                 elem,
             } => format!(
                 "row_addr{} {}, {}, {}",
-                if *elem == MemElem::F16 { ".f16" } else { "" },
+                elem.name().map_or(String::new(), |e| format!(".{e}")),
                 u(base),
                 u(index),
                 u(stride)

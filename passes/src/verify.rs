@@ -2,7 +2,7 @@
 //! defined once, before use, in an enclosing scope; every op's operand types
 //! fit; loops carry matching types; a function with a return type returns.
 
-use crate::ir::{Address, BinOp, Bound, Function, Inst, Op, Type, Value};
+use crate::ir::{Address, BinOp, Bound, Function, Inst, MemElem, Op, Type, Value};
 use crate::VerifyError;
 use std::collections::HashSet;
 
@@ -90,6 +90,23 @@ impl Verifier<'_> {
             self.expect(i, |t| t == Type::I64, "i64")?;
         }
         Ok(())
+    }
+
+    /// A load of `elem`s producing `t`: widened elements produce their
+    /// fixed type; native ones f32 (or u32 row ids).
+    fn loaded(&self, elem: MemElem, t: Type) -> Result<(), VerifyError> {
+        let ok = match elem.loaded_scalar() {
+            Some(s) => t.scalar() == s && (elem != MemElem::Meta || t == Type::F32),
+            None => t.is_float() || t == Type::U32,
+        };
+        if ok {
+            Ok(())
+        } else {
+            err(format!(
+                "a load of {} elements cannot produce {t}",
+                elem.name().unwrap_or("native")
+            ))
+        }
     }
 
     fn block(&mut self, insts: &[Inst]) -> Result<(), VerifyError> {
@@ -186,25 +203,24 @@ impl Verifier<'_> {
                     VerifyError("fconst must produce f32 or an f32 vector".into())
                 })?)
             }
-            Op::IConst(_) => Some(Type::I64),
+            Op::IConst(_) => Some(declared.filter(|t| t.is_arith_int()).ok_or_else(|| {
+                VerifyError("iconst must produce i32, i64 or their vectors".into())
+            })?),
             Op::Load(a) => {
                 self.address(a)?;
-                Some(
-                    declared
-                        .filter(|t| t.is_float() || *t == Type::U32)
-                        .ok_or_else(|| {
-                            VerifyError("load must produce f32, an f32 vector or u32".into())
-                        })?,
-                )
+                let t = declared.ok_or_else(|| VerifyError("load without a result".into()))?;
+                self.loaded(a.elem, t)?;
+                Some(t)
             }
             Op::LoadMasked { addr, lanes } => {
                 self.address(addr)?;
                 let t = declared.unwrap_or(Type::F32);
-                if !matches!(t, Type::F32Vec(n) if *lanes >= 1 && *lanes < n) {
+                if !(t.lanes() > 1 && *lanes >= 1 && *lanes < t.lanes()) {
                     return err(format!(
-                        "load_masked of {lanes} lanes must produce a wider f32 vector, not {t}"
+                        "load_masked of {lanes} lanes must produce a wider vector, not {t}"
                     ));
                 }
+                self.loaded(addr.elem, t)?;
                 Some(t)
             }
             Op::Store { addr, value } => {
@@ -221,7 +237,7 @@ impl Verifier<'_> {
                 let ok = if b.is_float() {
                     tx.is_float()
                 } else {
-                    tx == Type::I64
+                    tx.is_arith_int()
                 };
                 if !ok {
                     return err(format!("{} cannot operate on {tx}", b.name()));
@@ -244,7 +260,18 @@ impl Verifier<'_> {
                 )
             }
             Op::ReduceAdd(v) => {
-                self.expect(*v, |t| matches!(t, Type::F32Vec(_)), "an f32 vector")?;
+                let t = self.expect(
+                    *v,
+                    |t| t.lanes() > 1 && t.is_summable(),
+                    "an f32, i32 or i64 vector",
+                )?;
+                Some(t.scalar())
+            }
+            Op::Popcnt(v) => {
+                Some(self.expect(*v, |t| t.scalar() == Type::I64, "i64 or an i64 vector")?)
+            }
+            Op::IToF(v) => {
+                self.expect(*v, |t| matches!(t, Type::I32 | Type::I64), "i32 or i64")?;
                 Some(Type::F32)
             }
             Op::RowAddr {

@@ -2,22 +2,35 @@
 //! builds runs, and what it produces is valid, reads back from its text,
 //! and is fully lowered: no `loop.tail` left and no `%n` parameter. And it
 //! computes what the naive kernel computes: a small interpreter runs both
-//! on small-integer data (every sum exact in f32, whatever the order),
-//! reading no element outside the buffers the kernel ABI describes.
+//! on small-integer data (every sum exact in f32, whatever the order; the
+//! integer kernels' sums are exact anyway), reading no byte outside the
+//! buffers the kernel ABI describes.
 
 use hektor_kernels::{ElementType, KernelSpec, Metric, Schedule, Shape, TailStrategy};
-use hektor_passes::ir::{walk, Address, BinOp, Bound, Function, Inst, Op, Type, Value};
+use hektor_passes::ir::{walk, Address, BinOp, Bound, Function, Inst, MemElem, Op, Type, Value};
 use hektor_passes::pass::{pipeline_for, TargetCaps};
 use hektor_passes::{build, parse, print, verify};
 use proptest::prelude::*;
 use std::collections::HashMap;
 
+/// A metric and element type: f32 with every user metric, the quantized
+/// types with l2/ip/cosine, and bit vectors with hamming.
+fn metric_and_dtype() -> impl Strategy<Value = (Metric, ElementType)> {
+    prop_oneof![
+        prop::sample::select(Metric::ALL.to_vec()).prop_map(|m| (m, ElementType::F32)),
+        prop::sample::select(Metric::ALL.to_vec()).prop_map(|m| (m, ElementType::I8)),
+        prop::sample::select(Metric::ALL.to_vec()).prop_map(|m| (m, ElementType::U8)),
+        Just((Metric::Hamming, ElementType::Bit)),
+    ]
+}
+
 fn spec_and_schedule() -> impl Strategy<Value = (KernelSpec, Schedule, bool)> {
     (
-        prop::sample::select(Metric::ALL.to_vec()),
+        metric_and_dtype(),
         prop::sample::select(Shape::ALL.to_vec()),
         1usize..=300,
-        prop::sample::select(vec![1u32, 2, 4, 8, 16]),
+        // 32 and 64 lanes are for quantized codes only (others take 16).
+        prop::sample::select(vec![1u32, 2, 4, 8, 16, 32, 64]),
         // 0 stands for `full`.
         0u32..=8,
         1u32..=8,
@@ -30,11 +43,22 @@ fn spec_and_schedule() -> impl Strategy<Value = (KernelSpec, Schedule, bool)> {
         any::<bool>(),
     )
         .prop_map(
-            |(metric, shape, dim, width, unroll, acc, prefetch, tail, fma)| {
-                let spec = KernelSpec::new(metric, ElementType::F32, dim, shape).unwrap();
+            |((metric, dtype), shape, dim, width, unroll, acc, prefetch, tail, fma)| {
+                // Bit kernels loop over words: 300 words at most.
+                let dim = if dtype == ElementType::Bit {
+                    dim * 64 - dim % 64
+                } else {
+                    dim
+                };
+                let spec = KernelSpec::new(metric, dtype, dim, shape).unwrap();
+                let width = if dtype.is_quantized() {
+                    width
+                } else {
+                    width.min(16)
+                };
                 let unroll = match unroll {
                     // Full unrolling is for short vectors only.
-                    0 if dim <= 64 => "full".to_string(),
+                    0 if spec.elements() <= 64 => "full".to_string(),
                     0 => "1".to_string(),
                     u => u.to_string(),
                 };
@@ -92,23 +116,37 @@ proptest! {
         prop_assert!(!text.contains("loop.tail") && !text.contains("%n:"));
 
         // What the schedule asked for shows in the output.
-        let vector = format!(".f32x{}", schedule.width);
+        let lane = match spec.dtype {
+            ElementType::I8 | ElementType::U8 => "i32",
+            ElementType::Bit => "i64",
+            _ => "f32",
+        };
+        let vector = format!(".{lane}x{}", schedule.width);
         // (A dimension below the width with a scalar tail is all scalar.)
         let vectorized = schedule.width > 1
-            && (spec.dim >= schedule.width as usize || schedule.tail != TailStrategy::Scalar);
+            && (spec.elements() >= schedule.width as usize
+                || schedule.tail != TailStrategy::Scalar);
         prop_assert_eq!(vectorized, text.contains(&vector), "{} {}", spec, schedule);
         let masked = count_ops(&f, |op| matches!(op, Op::LoadMasked { .. }));
-        if schedule.tail != TailStrategy::Masked || spec.dim % schedule.width as usize == 0 {
+        if schedule.tail != TailStrategy::Masked
+            || spec.elements() % schedule.width as usize == 0
+        {
             prop_assert_eq!(masked, 0, "{} {}", spec, schedule);
         }
         let prefetches = count_ops(&f, |op| matches!(op, Op::PrefetchRow { .. }));
         let want = usize::from(spec.shape.has_rows() && schedule.prefetch > 0);
         prop_assert_eq!(prefetches, want, "{} {}", spec, schedule);
-        prop_assert_eq!(
-            count_ops(&f, |op| matches!(op, Op::Fma(..))) > 0,
-            fma,
-            "{} {}", spec, schedule
-        );
+        // Every float kernel has a product to fuse; integer kernels have
+        // only the quantized epilogue's (and hamming none).
+        if spec.dtype == ElementType::F32 {
+            prop_assert_eq!(
+                count_ops(&f, |op| matches!(op, Op::Fma(..))) > 0,
+                fma,
+                "{} {}", spec, schedule
+            );
+        } else if !spec.dtype.is_quantized() || !fma {
+            prop_assert_eq!(count_ops(&f, |op| matches!(op, Op::Fma(..))), 0);
+        }
     }
 }
 
@@ -117,14 +155,15 @@ proptest! {
 #[derive(Debug, Clone, PartialEq)]
 enum V {
     F(Vec<f32>),
-    I(i64),
-    /// Buffer number and element offset.
+    /// Integers of any width, one per lane (scalars have one lane).
+    N(Vec<i64>),
+    /// Buffer number and byte offset.
     P(usize, i64),
 }
 
 struct Machine {
-    /// Buffers as raw 32-bit elements (f32 bits, or u32 row ids).
-    mem: Vec<Vec<u32>>,
+    /// Buffers as bytes.
+    mem: Vec<Vec<u8>>,
     prefetched: Vec<(usize, i64)>,
 }
 
@@ -143,11 +182,14 @@ impl Frame<'_> {
             other => panic!("{other:?} is not a float"),
         }
     }
-    fn int(&self, v: Value) -> i64 {
+    fn ints(&self, v: Value) -> &[i64] {
         match self.get(v) {
-            V::I(i) => *i,
+            V::N(x) => x,
             other => panic!("{other:?} is not an integer"),
         }
+    }
+    fn int(&self, v: Value) -> i64 {
+        self.ints(v)[0]
     }
     fn bound(&self, b: Bound) -> i64 {
         match b {
@@ -155,24 +197,75 @@ impl Frame<'_> {
             Bound::Value(v) => self.int(v),
         }
     }
-    /// The buffer and first element an address names.
+    /// The buffer and first byte an address names.
     fn element(&self, a: &Address) -> (usize, i64) {
         let V::P(buf, off) = *self.get(a.ptr) else {
             panic!("not a pointer")
         };
-        (buf, off + a.index.map_or(0, |i| self.int(i)) + a.offset)
+        let index = a.index.map_or(0, |i| self.int(i)) + a.offset;
+        (buf, off + index * a.elem.bytes())
+    }
+}
+
+/// Wraps `x` to the width of `ty`'s lanes.
+fn wrap(ty: Type, x: i64) -> i64 {
+    if ty.scalar() == Type::I32 {
+        x as i32 as i64
+    } else {
+        x
     }
 }
 
 impl Machine {
-    fn read(&self, buf: usize, at: i64) -> u32 {
+    fn read(&self, buf: usize, at: i64, n: i64) -> u64 {
         let b = &self.mem[buf];
         assert!(
-            at >= 0 && (at as usize) < b.len(),
-            "read of element {at} of buffer {buf} (length {})",
+            at >= 0 && (at + n) as usize <= b.len(),
+            "read of bytes {at}..{} of buffer {buf} (length {})",
+            at + n,
             b.len()
         );
-        b[at as usize]
+        let mut word = [0u8; 8];
+        word[..n as usize].copy_from_slice(&b[at as usize..(at + n) as usize]);
+        u64::from_le_bytes(word)
+    }
+
+    /// Lane `k` of a load of `elem`s at byte `at`, as the value it widens to.
+    fn lane(&self, elem: MemElem, ty: Type, buf: usize, at: i64, k: i64) -> V {
+        let n = elem.bytes();
+        let bits = self.read(buf, at + k * n, n);
+        match (elem, ty.scalar()) {
+            (MemElem::Native | MemElem::Meta, Type::F32) => V::F(vec![f32::from_bits(bits as u32)]),
+            (MemElem::F16, _) => V::F(vec![hektor_kernels::f16::from_bits(bits as u16).to_f32()]),
+            (MemElem::I8, _) => V::N(vec![bits as u8 as i8 as i64]),
+            (MemElem::U8 | MemElem::U64, _) | (MemElem::Native, Type::U32) => {
+                V::N(vec![bits as i64])
+            }
+            (e, t) => panic!("no load of {e:?} as {t}"),
+        }
+    }
+
+    /// A load of `lanes` lanes of which the first `valid` are read.
+    fn load(&self, a: &Address, fr: &Frame, ty: Type, valid: u32) -> V {
+        let (buf, at) = fr.element(a);
+        let mut fs = vec![];
+        let mut ns = vec![];
+        for k in 0..ty.lanes() as i64 {
+            match (k < valid as i64, ty.is_float()) {
+                (true, _) => match self.lane(a.elem, ty, buf, at, k) {
+                    V::F(x) => fs.extend(x),
+                    V::N(x) => ns.extend(x),
+                    V::P(..) => unreachable!(),
+                },
+                (false, true) => fs.push(0.0),
+                (false, false) => ns.push(0),
+            }
+        }
+        if ty.is_float() {
+            V::F(fs)
+        } else {
+            V::N(ns)
+        }
     }
 
     /// Runs `insts`; returns the value of a `ret`, if one ran.
@@ -184,37 +277,19 @@ impl Machine {
                     let lanes = ty.map_or(1, Type::lanes) as usize;
                     let v = match op {
                         Op::FConst(c) => Some(V::F(vec![*c; lanes])),
-                        Op::IConst(c) => Some(V::I(*c)),
+                        Op::IConst(c) => Some(V::N(vec![*c; lanes])),
                         Op::Load(a) => {
-                            let (buf, at) = fr.element(a);
-                            Some(if ty == Some(Type::U32) {
-                                V::I(self.read(buf, at) as i64)
-                            } else {
-                                V::F(
-                                    (0..lanes as i64)
-                                        .map(|k| f32::from_bits(self.read(buf, at + k)))
-                                        .collect(),
-                                )
-                            })
+                            let t = ty.unwrap();
+                            Some(self.load(a, fr, t, t.lanes()))
                         }
                         Op::LoadMasked { addr, lanes: n } => {
-                            let (buf, at) = fr.element(addr);
-                            Some(V::F(
-                                (0..lanes as i64)
-                                    .map(|k| {
-                                        if k < *n as i64 {
-                                            f32::from_bits(self.read(buf, at + k))
-                                        } else {
-                                            0.0
-                                        }
-                                    })
-                                    .collect(),
-                            ))
+                            Some(self.load(addr, fr, ty.unwrap(), *n))
                         }
                         Op::Store { addr, value } => {
                             let (buf, at) = fr.element(addr);
-                            self.read(buf, at);
-                            self.mem[buf][at as usize] = fr.f32s(*value)[0].to_bits();
+                            self.read(buf, at, 4);
+                            let bytes = fr.f32s(*value)[0].to_le_bytes();
+                            self.mem[buf][at as usize..at as usize + 4].copy_from_slice(&bytes);
                             None
                         }
                         Op::Binary(b, x, y) if b.is_float() => {
@@ -231,12 +306,25 @@ impl Machine {
                             ))
                         }
                         Op::Binary(b, x, y) => {
-                            let (x, y) = (fr.int(*x), fr.int(*y));
-                            Some(V::I(match b {
-                                BinOp::IAdd => x + y,
-                                BinOp::ISub => x - y,
-                                _ => x.min(y),
-                            }))
+                            let t = ty.unwrap();
+                            let (x, y) = (fr.ints(*x), fr.ints(*y));
+                            Some(V::N(
+                                x.iter()
+                                    .zip(y)
+                                    .map(|(&a, &c)| {
+                                        wrap(
+                                            t,
+                                            match b {
+                                                BinOp::IAdd => a.wrapping_add(c),
+                                                BinOp::ISub => a.wrapping_sub(c),
+                                                BinOp::IMul => a.wrapping_mul(c),
+                                                BinOp::Xor => a ^ c,
+                                                _ => a.min(c),
+                                            },
+                                        )
+                                    })
+                                    .collect(),
+                            ))
                         }
                         Op::Fma(a, b, c) => Some(V::F(
                             (0..lanes)
@@ -244,17 +332,33 @@ impl Machine {
                                 .collect(),
                         )),
                         Op::Splat(x) => Some(V::F(vec![fr.f32s(*x)[0]; lanes])),
-                        Op::ReduceAdd(x) => Some(V::F(vec![fr.f32s(*x).iter().sum()])),
+                        Op::ReduceAdd(x) => Some(match fr.get(*x) {
+                            V::F(v) => V::F(vec![v.iter().sum()]),
+                            V::N(v) => V::N(vec![v
+                                .iter()
+                                .fold(0i64, |s, &e| wrap(ty.unwrap(), s.wrapping_add(e)))]),
+                            V::P(..) => panic!("reduce_add of a pointer"),
+                        }),
+                        Op::Popcnt(x) => Some(V::N(
+                            fr.ints(*x)
+                                .iter()
+                                .map(|&w| (w as u64).count_ones() as i64)
+                                .collect(),
+                        )),
+                        Op::IToF(x) => Some(V::F(vec![fr.int(*x) as f32])),
                         Op::RowAddr {
                             base,
                             index,
                             stride,
-                            ..
+                            elem,
                         } => {
                             let V::P(buf, off) = *fr.get(*base) else {
                                 panic!("not a pointer")
                             };
-                            Some(V::P(buf, off + fr.int(*index) * fr.int(*stride)))
+                            Some(V::P(
+                                buf,
+                                off + fr.int(*index) * fr.int(*stride) * elem.bytes(),
+                            ))
                         }
                         Op::PrefetchRow { ptr, .. } => {
                             let V::P(buf, off) = *fr.get(*ptr) else {
@@ -262,7 +366,7 @@ impl Machine {
                             };
                             // Prefetching is harmless anywhere, but the
                             // clamp means it only ever names a real row.
-                            self.read(buf, off);
+                            self.read(buf, off, 1);
                             self.prefetched.push((buf, off));
                             None
                         }
@@ -294,7 +398,7 @@ impl Machine {
                     let mut carried: Vec<V> = l.inits.iter().map(|&v| fr.get(v).clone()).collect();
                     let mut iv = start;
                     while iv < end {
-                        fr.vals.insert(l.iv, V::I(iv));
+                        fr.vals.insert(l.iv, V::N(vec![iv]));
                         for (&a, v) in l.args.iter().zip(carried) {
                             fr.vals.insert(a, v);
                         }
@@ -321,9 +425,67 @@ struct Outcome {
     out: Vec<f32>,
 }
 
+/// One stored vector (query or row) as bytes, `row_len` elements long:
+/// small integers as f32, small codes with integer metadata, or random bit
+/// words; zero wherever the layout says so.
+fn vector(spec: &KernelSpec, schedule: &Schedule, next: &mut dyn FnMut() -> u64) -> Vec<u8> {
+    let dim = spec.dim;
+    let row_len = spec.row_len(schedule);
+    match spec.dtype {
+        ElementType::I8 | ElementType::U8 => {
+            let mut row = vec![0u8; row_len];
+            let mut sum = 0i64;
+            for byte in row.iter_mut().take(dim) {
+                let c = if spec.dtype == ElementType::I8 {
+                    (next() % 17) as i64 - 8
+                } else {
+                    (next() % 17) as i64
+                };
+                sum += c;
+                *byte = c as u8;
+            }
+            // Integer offset, scale and norm: the epilogue is exact too.
+            let meta = [
+                (next() % 5) as f32 - 2.0,
+                (1 + next() % 2) as f32,
+                sum as f32,
+                (next() % 1000) as f32,
+            ];
+            let at = spec.meta_offset();
+            for (k, m) in meta.iter().enumerate() {
+                row[at + 4 * k..at + 4 * k + 4].copy_from_slice(&m.to_le_bytes());
+            }
+            row
+        }
+        ElementType::Bit => {
+            let words = spec.elements();
+            (0..row_len)
+                .flat_map(|k| {
+                    let mut w = if k < words { next() } else { 0 };
+                    if k + 1 == words && !dim.is_multiple_of(64) {
+                        w &= (1u64 << (dim % 64)) - 1;
+                    }
+                    w.to_le_bytes()
+                })
+                .collect()
+        }
+        _ => (0..row_len)
+            .flat_map(|k| {
+                let x = if k < dim {
+                    (next() % 17) as f32 - 8.0
+                } else {
+                    0.0
+                };
+                x.to_le_bytes()
+            })
+            .collect(),
+    }
+}
+
 /// Runs `f` (naive or optimized) on data made from `seed`. Buffers are
-/// exactly as long as the ABI says: `dim` elements (rows padded to a
-/// multiple of the width only under `tail=padded`), `count` ids and results.
+/// exactly as long as the ABI says: `row_len` elements per vector (rows
+/// padded to a multiple of the width only under `tail=padded`), `count`
+/// ids and results.
 fn execute(f: &Function, spec: &KernelSpec, schedule: &Schedule, seed: u64) -> Outcome {
     let mut state = seed | 1;
     let mut next = move || {
@@ -332,48 +494,39 @@ fn execute(f: &Function, spec: &KernelSpec, schedule: &Schedule, seed: u64) -> O
         state ^= state << 17;
         state
     };
-    let dim = spec.dim;
-    let len = schedule.padded_len(dim);
-    // Small integers: every sum of products is exact in f32.
-    let vector = |next: &mut dyn FnMut() -> u64| -> Vec<u32> {
-        (0..len)
-            .map(|k| {
-                let x = if k < dim {
-                    (next() % 17) as f32 - 8.0
-                } else {
-                    0.0
-                };
-                x.to_bits()
-            })
-            .collect()
-    };
+    let len = spec.row_len(schedule);
     let rows = 1 + (next() % 5) as usize;
     let count = (next() % 7) as usize;
     let mut mem = vec![];
     let mut env: HashMap<&str, V> = HashMap::new();
-    let mut buffer = |name: &'static str, data: Vec<u32>, env: &mut HashMap<&str, V>| {
+    let mut buffer = |name: &'static str, data: Vec<u8>, env: &mut HashMap<&str, V>| {
         mem.push(data);
         env.insert(name, V::P(mem.len() - 1, 0));
     };
     if spec.shape.has_rows() {
-        buffer("q", vector(&mut next), &mut env);
-        let base = (0..rows).flat_map(|_| vector(&mut next)).collect();
+        buffer("q", vector(spec, schedule, &mut next), &mut env);
+        let base = (0..rows)
+            .flat_map(|_| vector(spec, schedule, &mut next))
+            .collect();
         buffer("base", base, &mut env);
-        let ids = (0..count).map(|_| (next() % rows as u64) as u32).collect();
+        let ids = (0..count)
+            .flat_map(|_| ((next() % rows as u64) as u32).to_le_bytes())
+            .collect();
         buffer("ids", ids, &mut env);
         let n = if spec.shape == Shape::Gather {
             count
         } else {
             rows
         };
-        buffer("out", vec![f32::NAN.to_bits(); n], &mut env);
-        env.insert("stride", V::I(len as i64));
-        env.insert("count", V::I(n as i64));
+        let out = (0..n).flat_map(|_| f32::NAN.to_le_bytes()).collect();
+        buffer("out", out, &mut env);
+        env.insert("stride", V::N(vec![len as i64]));
+        env.insert("count", V::N(vec![n as i64]));
     } else {
-        buffer("a", vector(&mut next), &mut env);
-        buffer("b", vector(&mut next), &mut env);
+        buffer("a", vector(spec, schedule, &mut next), &mut env);
+        buffer("b", vector(spec, schedule, &mut next), &mut env);
     }
-    env.insert(build::DIM_PARAM, V::I(dim as i64));
+    env.insert(build::DIM_PARAM, V::N(vec![spec.elements() as i64]));
     let out_buf = match env.get("out") {
         Some(V::P(b, _)) => Some(*b),
         _ => None,
@@ -392,7 +545,10 @@ fn execute(f: &Function, spec: &KernelSpec, schedule: &Schedule, seed: u64) -> O
     };
     let ret = m.block(&mut fr, &f.body).expect("the kernel returns");
     let out = out_buf.map_or(vec![], |b| {
-        m.mem[b].iter().map(|&x| f32::from_bits(x)).collect()
+        m.mem[b]
+            .chunks(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
     });
     Outcome { ret, out }
 }

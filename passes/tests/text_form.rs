@@ -17,11 +17,20 @@ fn assert_round_trips(f: &Function, context: &str) {
 
 fn specs(dims: &[usize]) -> Vec<KernelSpec> {
     let mut out = vec![];
-    for metric in Metric::ALL {
-        for shape in Shape::ALL {
-            for &dim in dims {
-                out.push(KernelSpec::new(metric, ElementType::F32, dim, shape).unwrap());
+    for dtype in [ElementType::F32, ElementType::I8, ElementType::U8] {
+        for metric in Metric::ALL {
+            for shape in Shape::ALL {
+                for &dim in dims {
+                    out.push(KernelSpec::new(metric, dtype, dim, shape).unwrap());
+                }
             }
+        }
+    }
+    // Bit vectors: `dim` counts bits, so these are 1..=12 words.
+    for shape in Shape::ALL {
+        for &dim in dims {
+            let spec = KernelSpec::new(Metric::Hamming, ElementType::Bit, dim * 23, shape);
+            out.push(spec.unwrap());
         }
     }
     out
@@ -450,7 +459,7 @@ fn type_mismatch() {
     );
     assert_invalid(
         "kernel @k(%a: ptr) -> f32 {\n  %v = load_masked.f32x4 %a[0], lanes 4\n  %s = reduce_add %v\n  ret %s\n}\n",
-        "load_masked of 4 lanes must produce a wider f32 vector",
+        "load_masked of 4 lanes must produce a wider vector",
     );
     assert_invalid(
         "kernel @k(%a: ptr) -> f32 {\n  %v = load.f32x4 %a[0]\n  ret %v\n}\n",

@@ -2,7 +2,7 @@
 //! The autotuner's tuning file (a later issue) takes precedence over it.
 
 use hektor_codegen::Backend;
-use hektor_kernels::{KernelSpec, Metric, Schedule};
+use hektor_kernels::{ElementType, KernelSpec, Metric, Schedule};
 
 /// The schedule the runtime compiles `spec` with on `backend`: the
 /// backend's widest vectors, and accumulators chosen by measurement
@@ -18,6 +18,33 @@ pub fn default_schedule(spec: &KernelSpec, backend: &dyn Backend) -> Schedule {
     // two accumulators there, four for long l2/ip (load-bound); cosine's
     // three sums get two each (`hektor tune --dry-run` on AVX-512 at dims
     // 96..1536 ranks these first or within noise of first).
+    if spec.dtype == ElementType::Bit {
+        // Bit words: `vpopcntq` on zmm where the CPU has it (8 words a
+        // vector); elsewhere scalar `popcnt`, four sums deep.
+        let words = spec.elements();
+        return if backend.vector_popcount() {
+            Schedule {
+                width: 8,
+                accumulators: if words >= 64 { 4 } else { 2 },
+                ..Schedule::default()
+            }
+        } else {
+            Schedule {
+                width: 1,
+                accumulators: 4,
+                ..Schedule::default()
+            }
+        };
+    }
+    if spec.dtype.is_quantized() {
+        // Codes: a register of bytes a step (64 on AVX-512, which LLVM
+        // turns into `vpmovsxbw` + `vpdpwssd` on two halves), two sums.
+        return Schedule {
+            width: 4 * width,
+            accumulators: 2,
+            ..Schedule::default()
+        };
+    }
     let vectors = spec.dim / width as usize;
     let accumulators = match spec.metric {
         Metric::L2 | Metric::Ip | Metric::CosineNorms if vectors >= 32 => 4,

@@ -5,7 +5,7 @@
 use crate::aligned::AlignedBuf;
 use hektor_codegen::Kernel;
 use hektor_kernels::Shape;
-use hektor_kernels::{f16, Element, ElementType};
+use hektor_kernels::{f16, quant, Element, ElementType};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::hint::black_box;
@@ -48,7 +48,44 @@ pub fn time_kernel(kernel: &Kernel, budget: Duration) -> Timing {
 pub fn time_kernel_in(kernel: &Kernel, budget: Duration, residency: Residency) -> Timing {
     match kernel.spec().dtype {
         ElementType::F16 => time_as::<f16>(kernel, budget, residency),
+        ElementType::I8 => time_as::<i8>(kernel, budget, residency),
+        ElementType::U8 => time_as::<u8>(kernel, budget, residency),
+        ElementType::Bit => time_as::<u64>(kernel, budget, residency),
         _ => time_as::<f32>(kernel, budget, residency),
+    }
+}
+
+/// A random row as the kernel reads it (`row_len` elements): components
+/// uniform in [-1, 1), quantized (codes and metadata) for `i8`/`u8`,
+/// binarized by sign for `bit`, zero padded.
+fn random_row<T: Element>(kernel: &Kernel, rng: &mut StdRng) -> Vec<T> {
+    let spec = kernel.spec();
+    let row_len = kernel.row_len();
+    let x: Vec<f32> = (0..spec.dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+    // The element type is `T`'s (checked by the kernel's calls), so these
+    // conversions of storage bits are the identity.
+    let same = |bits: Vec<u64>| bits.into_iter().map(T::from_bits).collect();
+    match spec.dtype {
+        ElementType::I8 => same(
+            quant::quantize::<i8>(&x, row_len)
+                .expect("finite components")
+                .iter()
+                .map(|c| c.to_bits())
+                .collect(),
+        ),
+        ElementType::U8 => same(
+            quant::quantize::<u8>(&x, row_len)
+                .expect("finite components")
+                .iter()
+                .map(|c| c.to_bits())
+                .collect(),
+        ),
+        ElementType::Bit => same(quant::binarize(&x, row_len).expect("rows fit")),
+        _ => {
+            let mut row: Vec<T> = x.into_iter().map(T::from_f32).collect();
+            row.resize(row_len, T::from_f32(0.0));
+            row
+        }
     }
 }
 
@@ -57,16 +94,10 @@ fn time_as<T: Element>(kernel: &Kernel, budget: Duration, residency: Residency) 
         return time_streaming::<T>(kernel, budget);
     }
     let row = kernel.row_len();
-    let dim = kernel.spec().dim;
+    let bytes = kernel.spec().dtype.size_bytes();
     let mut rng = StdRng::seed_from_u64(7);
     // Every vector starts on a cache line, as rows of the vector store do.
-    let vector = |rng: &mut StdRng| {
-        let mut v = AlignedBuf::<T>::zeroed(row);
-        v[..dim]
-            .iter_mut()
-            .for_each(|x| *x = T::from_f32(rng.random_range(-1.0..1.0)));
-        v
-    };
+    let vector = |rng: &mut StdRng| AlignedBuf::<T>::from_slice(&random_row::<T>(kernel, rng));
     let query = vector(&mut rng);
     match kernel.spec().shape {
         Shape::Pair => {
@@ -86,17 +117,16 @@ fn time_as<T: Element>(kernel: &Kernel, budget: Duration, residency: Residency) 
             });
             Timing {
                 ns_per_distance: ns,
-                working_set_bytes: 9 * row * 4,
+                working_set_bytes: 9 * row * bytes,
             }
         }
         Shape::Gather | Shape::Scan => {
             // Rows are padded to whole cache lines so that each starts on one.
-            let stride = row.div_ceil(16) * 16;
+            let stride = (row * bytes).div_ceil(64) * 64 / bytes;
             let mut base = AlignedBuf::<T>::zeroed(TIMING_ROWS * stride);
             for r in 0..TIMING_ROWS {
-                base[r * stride..r * stride + dim]
-                    .iter_mut()
-                    .for_each(|x| *x = T::from_f32(rng.random_range(-1.0..1.0)));
+                base[r * stride..r * stride + row]
+                    .copy_from_slice(&random_row::<T>(kernel, &mut rng));
             }
             let ids: Vec<u32> = (0..GATHER_IDS)
                 .map(|_| rng.random_range(0..TIMING_ROWS as u32))
@@ -120,7 +150,7 @@ fn time_as<T: Element>(kernel: &Kernel, budget: Duration, residency: Residency) 
             });
             Timing {
                 ns_per_distance: ns,
-                working_set_bytes: (TIMING_ROWS * stride + row) * 4,
+                working_set_bytes: (TIMING_ROWS * stride + row) * bytes,
             }
         }
     }
@@ -144,15 +174,16 @@ fn measure(budget: Duration, per_batch: usize, mut batch: impl FnMut()) -> f64 {
 /// consecutive blocks, `gather` and `pair` over random rows.
 fn time_streaming<T: Element>(kernel: &Kernel, budget: Duration) -> Timing {
     let row = kernel.row_len();
-    let stride = row.div_ceil(16) * 16;
-    let dim = kernel.spec().dim;
-    let rows = (MEMORY_WORKING_SET / (stride * 4)).max(2 * TIMING_ROWS);
+    let bytes = kernel.spec().dtype.size_bytes();
+    let stride = (row * bytes).div_ceil(64) * 64 / bytes;
+    let rows = (MEMORY_WORKING_SET / (stride * bytes)).max(2 * TIMING_ROWS);
     let mut rng = StdRng::seed_from_u64(11);
     let mut base = AlignedBuf::<T>::zeroed(rows * stride);
+    // One random row repeated (quantizing 256 MiB of rows would dominate
+    // the run); the kernel's cost does not depend on the values.
+    let sample = random_row::<T>(kernel, &mut rng);
     for r in 0..rows {
-        for x in &mut base[r * stride..r * stride + dim] {
-            *x = T::from_f32(rng.random_range(-1.0..1.0));
-        }
+        base[r * stride..r * stride + row].copy_from_slice(&sample);
     }
     let query = AlignedBuf::from_slice(&base[..row]);
     let mut out = vec![0.0f32; TIMING_ROWS];
@@ -196,6 +227,6 @@ fn time_streaming<T: Element>(kernel: &Kernel, budget: Duration) -> Timing {
     };
     Timing {
         ns_per_distance: ns,
-        working_set_bytes: rows * stride * 4,
+        working_set_bytes: rows * stride * bytes,
     }
 }

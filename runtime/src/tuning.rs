@@ -217,7 +217,17 @@ pub fn store(path: &Path, winner: TuningEntry) -> std::io::Result<Vec<String>> {
 /// tuner.
 pub fn candidates(spec: &KernelSpec, backend: &dyn Backend) -> Vec<Schedule> {
     let max = backend.max_width();
-    let widths: Vec<u32> = [4u32, 8, 16].into_iter().filter(|&w| w <= max).collect();
+    // Integer kernels also try scalar code (`popcnt`; Cranelift's only
+    // form for them); codes go up to a register of bytes, 4× the f32 lanes.
+    let (smallest, max) = match spec.dtype {
+        d if d.is_quantized() => (1, 4 * max),
+        d if d.is_integer() => (1, max),
+        _ => (4, max),
+    };
+    let widths: Vec<u32> = [1u32, 4, 8, 16, 32, 64]
+        .into_iter()
+        .filter(|&w| w >= smallest && w <= max)
+        .collect();
     let prefetches: &[u32] = if spec.shape.has_rows() {
         &[0, 2, 8]
     } else {

@@ -147,3 +147,54 @@ fn a_failing_optimizing_tier_leaves_the_baseline_serving() {
     let cranelift_schedule: Schedule = default_schedule(&spec, &CraneliftBackend::host().unwrap());
     assert_eq!(*slot.kernel().schedule(), cranelift_schedule);
 }
+
+/// The path the search engine takes for a quantized index: rows from
+/// `quant::quantize`, a gather kernel from the tiered registry, served by
+/// Cranelift (scalar) and then by LLVM (vectors), with the same answers.
+#[test]
+fn quantized_gather_serves_on_both_tiers() {
+    use hektor_kernels::quant;
+    let registry = TieredRegistry::new(
+        Box::new(CraneliftBackend::host().unwrap()),
+        Some(Box::new(LlvmBackend::host().unwrap())),
+        ScheduleBook::defaults(),
+        None,
+    );
+    let dim = 300;
+    let spec = KernelSpec::new(Metric::L2, ElementType::I8, dim, Shape::Gather).unwrap();
+    let slot = registry.get(&spec).unwrap();
+    let row_len = slot.kernel().row_len();
+    let vector = |seed: usize| -> Vec<f32> {
+        (0..dim)
+            .map(|i| (((i + 1) * (seed + 7) * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    };
+    let base: Vec<i8> = (0..10)
+        .flat_map(|r| quant::quantize::<i8>(&vector(r), row_len).unwrap())
+        .collect();
+    let query = quant::quantize::<i8>(&vector(99), row_len).unwrap();
+    let ids = [9u32, 0, 4, 4];
+    let run = || {
+        let mut out = [f32::NAN; 4];
+        slot.kernel()
+            .gather(&query, &base, row_len, &ids, &mut out)
+            .unwrap();
+        out
+    };
+    let first = run();
+    for (k, &id) in ids.iter().enumerate() {
+        let row = &base[id as usize * row_len..(id as usize + 1) * row_len];
+        let want = reference::quantized_pair(Metric::L2, dim, &query, row);
+        let tol = hektor_kernels::bound::quantized_tolerance(Metric::L2, &want);
+        assert!((first[k] as f64 - want.distance).abs() <= tol);
+    }
+    assert!(registry.wait_for_tier_up(Duration::from_secs(60)));
+    assert_eq!(slot.kernel().backend(), BackendKind::Llvm);
+    let second = run();
+    for k in 0..4 {
+        let row = &base[ids[k] as usize * row_len..(ids[k] as usize + 1) * row_len];
+        let want = reference::quantized_pair(Metric::L2, dim, &query, row);
+        let tol = hektor_kernels::bound::quantized_tolerance(Metric::L2, &want);
+        assert!((second[k] as f64 - want.distance).abs() <= tol);
+    }
+}

@@ -129,6 +129,74 @@ fn kernels_table_and_json() {
 }
 
 #[test]
+fn kernels_for_quantized_and_bit_vectors() {
+    let tiers = if cfg!(feature = "llvm") { 2 } else { 1 };
+    for dtype in ["i8", "u8"] {
+        let o = hektor(&[
+            "kernels",
+            "--dim",
+            "100",
+            "--dtype",
+            dtype,
+            "--time-ms",
+            "1",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = stdout(&o);
+        for m in ["l2", "ip", "cosine"] {
+            for s in ["pair", "gather", "scan"] {
+                assert!(text.contains(&format!("{m}.{dtype}.d100.{s}")), "{text}");
+            }
+        }
+        assert!(
+            text.contains(&format!("{} kernels compiled and verified", 9 * tiers)),
+            "{text}"
+        );
+    }
+    let o = hektor(&[
+        "kernels",
+        "--dim",
+        "1024",
+        "--dtype",
+        "bit",
+        "--metric",
+        "hamming",
+        "--time-ms",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert!(text.contains("hamming.bit.d1024.gather"), "{text}");
+    assert!(
+        text.contains(&format!("{} kernels compiled and verified", 3 * tiers)),
+        "{text}"
+    );
+}
+
+#[cfg(feature = "llvm")]
+#[test]
+fn ir_asm_for_i8_on_the_llvm_tier() {
+    let o = hektor(&[
+        "ir",
+        "--dtype",
+        "i8",
+        "--metric",
+        "ip",
+        "--dim",
+        "4096",
+        "--backend",
+        "llvm",
+        "--target-cpu",
+        "sapphirerapids",
+        "--emit",
+        "asm",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert!(text.contains("vpdpwssd"), "{text}");
+}
+
+#[test]
 fn bad_arguments_exit_2_with_one_clear_line() {
     let cases: &[(&[&str], &str)] = &[
         (
@@ -141,16 +209,38 @@ fn bad_arguments_exit_2_with_one_clear_line() {
             "not a positive integer",
         ),
         (
-            &["ir", "--metric", "hamming", "--dim", "8"],
+            &["ir", "--metric", "manhattan", "--dim", "8"],
             "unknown metric",
+        ),
+        (
+            &["ir", "--metric", "hamming", "--dim", "8"],
+            "not defined for element type `f32`",
+        ),
+        (
+            &["ir", "--metric", "l2", "--dim", "8", "--dtype", "bit"],
+            "only the hamming metric",
+        ),
+        (
+            &["ir", "--metric", "l2", "--dim", "8", "--dtype", "i4"],
+            "unknown element type",
         ),
         (
             &["ir", "--metric", "l2", "--dim", "8", "--shape", "blob"],
             "unknown shape",
         ),
         (
-            &["ir", "--metric", "l2", "--dim", "8", "--dtype", "i8"],
-            "not supported",
+            &[
+                "ir",
+                "--metric",
+                "l2",
+                "--dim",
+                "8",
+                "--dtype",
+                "i8",
+                "--schedule",
+                "width=4",
+            ],
+            "scalar on this tier",
         ),
         (
             &["ir", "--metric", "l2", "--dim", "8", "--dtype", "f16"],

@@ -23,9 +23,15 @@ fn cl_type(t: Type, ptr: ClType) -> Result<ClType, String> {
                 "f32x{n} has no Cranelift x64 lowering (128-bit vectors only)"
             ))
         }
+        Type::I32 => types::I32,
         Type::I64 => types::I64,
         Type::U32 => types::I32,
         Type::Ptr => ptr,
+        Type::I32Vec(n) | Type::I64Vec(n) => {
+            return Err(format!(
+                "{t} has no lowering here: integer kernels are scalar on the Cranelift tier (width=1, got {n} lanes)"
+            ))
+        }
     })
 }
 
@@ -140,7 +146,7 @@ impl<'a> Lowerer<'a, '_> {
 
     /// Base pointer and byte offset of an element address.
     fn address(&mut self, a: &Address) -> Result<(ClValue, i32), String> {
-        if a.elem != MemElem::Native {
+        if a.elem == MemElem::F16 {
             return Err(
                 "half-precision loads have no Cranelift lowering here (LLVM tier only)".into(),
             );
@@ -255,15 +261,24 @@ impl<'a> Lowerer<'a, '_> {
                 }
             }
             Op::IConst(c) => {
-                if let Some(r) = result {
-                    self.consts.insert(r, *c);
+                if rty == Some(types::I32) {
+                    self.ins().iconst(types::I32, *c)
+                } else {
+                    if let Some(r) = result {
+                        self.consts.insert(r, *c);
+                    }
+                    self.ins().iconst(types::I64, *c)
                 }
-                self.ins().iconst(types::I64, *c)
             }
             Op::Load(a) => {
                 let t = rty.ok_or("load without a result")?;
                 let (base, off) = self.address(a)?;
-                self.ins().load(t, input(), base, off)
+                // Codes widen to i32 as they load (movsx / movzx).
+                match a.elem {
+                    MemElem::I8 => self.ins().sload8(t, input(), base, off),
+                    MemElem::U8 => self.ins().uload8(t, input(), base, off),
+                    _ => self.ins().load(t, input(), base, off),
+                }
             }
             Op::LoadMasked { addr, lanes } => {
                 let t = rty.ok_or("load_masked without a result")?;
@@ -293,7 +308,17 @@ impl<'a> Lowerer<'a, '_> {
                     BinOp::IAdd => self.ins().iadd(x, y),
                     BinOp::ISub => self.ins().isub(x, y),
                     BinOp::IMin => self.ins().smin(x, y),
+                    BinOp::IMul => self.ins().imul(x, y),
+                    BinOp::Xor => self.ins().bxor(x, y),
                 }
+            }
+            Op::Popcnt(x) => {
+                let x = self.v(*x)?;
+                self.ins().popcnt(x)
+            }
+            Op::IToF(x) => {
+                let x = self.v(*x)?;
+                self.ins().fcvt_from_sint(types::F32, x)
             }
             Op::Fma(a, b, c) => {
                 let (a, b, c) = (self.v(*a)?, self.v(*b)?, self.v(*c)?);

@@ -126,9 +126,24 @@ impl Backend for CraneliftBackend {
         4
     }
 
+    fn supports_dtype(&self, dtype: hektor_kernels::ElementType) -> bool {
+        use hektor_kernels::ElementType::*;
+        matches!(dtype, F32 | I8 | U8 | Bit)
+    }
+
     fn check_schedule(&self, spec: &KernelSpec, schedule: &Schedule) -> Result<(), CodegenError> {
         schedule.validate()?;
-        if spec.dtype != hektor_kernels::ElementType::F32 {
+        if spec.dtype.is_integer() && schedule.width != 1 {
+            return Err(CodegenError::UnsupportedSchedule {
+                backend: "cranelift",
+                schedule: *schedule,
+                reason: format!(
+                    "{} kernels are scalar on this tier (width=1): their 128-bit vector forms need widening multiplies and vector popcounts that are left to the LLVM tier",
+                    spec.dtype
+                ),
+            });
+        }
+        if spec.dtype == hektor_kernels::ElementType::F16 {
             return Err(CodegenError::UnsupportedSchedule {
                 backend: "cranelift",
                 schedule: *schedule,

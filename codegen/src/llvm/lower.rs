@@ -2,8 +2,19 @@
 //! become a header block with phis for the induction variable and the iter
 //! arguments, bottom-tested, with a trip-count guard only when the bounds
 //! are not constants. Vectors are LLVM vectors of the IR's width
-//! (`<8 x float>`, `<16 x float>`), so LLVM's instruction selection picks
-//! ymm or zmm registers; horizontal sums are shuffle trees.
+//! (`<8 x float>`, `<16 x float>`, `<16 x i32>`, `<8 x i64>`), so LLVM's
+//! instruction selection picks ymm or zmm registers; horizontal sums are
+//! shuffle trees.
+//!
+//! Integer kernels are plain LLVM integer IR, which LLVM's x86 backend
+//! turns into the special instructions: a loop summing
+//! `mul(sext i8, sext i8)` (or zext u8) into a vector that ends in
+//! `llvm.vector.reduce.add` is rewritten by X86PartialReduction into
+//! `vpmaddwd` over i16 pairs, which with AVX-512 VNNI / AVX-VNNI fuses with
+//! the add into `vpdpwssd`: at 64 lanes (the quantized default on
+//! AVX-512), `vpmovsxbw zmm` + `vpdpwssd zmm`, 32 codes an instruction.
+//! `llvm.ctpop` on `<N x i64>` becomes `vpopcntq` with AVX512-VPOPCNTDQ
+//! and `popcnt` on scalars.
 
 use hektor_passes::ir::{Address, BinOp, Bound, Function, Inst, Loop, MemElem, Op, Type, Value};
 use inkwell::attributes::AttributeLoc;
@@ -32,6 +43,12 @@ pub struct FunctionTarget<'a> {
     /// `prefer-vector-width` in bits (LLVM keeps 256-bit vectors on
     /// AVX-512 CPUs unless told otherwise).
     pub vector_bits: u32,
+    /// Keep LLVM's own vectorizers off the kernel (`noimplicitfloat`).
+    /// For integer kernels that the schedule made scalar: integer sums may
+    /// be reassociated, so LLVM's SLP vectorizer would otherwise turn a
+    /// `popcnt` loop into its own `vpshufb` popcount. The schedule decides
+    /// the width; the tuner compares both.
+    pub keep_scalar: bool,
 }
 
 /// Adds the kernel `f` to `module`.
@@ -46,7 +63,10 @@ pub fn translate<'ctx>(
         match t {
             Type::F32 => ctx.f32_type().into(),
             Type::F32Vec(n) => ctx.f32_type().vec_type(n).into(),
+            Type::I32 => ctx.i32_type().into(),
+            Type::I32Vec(n) => ctx.i32_type().vec_type(n).into(),
             Type::I64 => ctx.i64_type().into(),
+            Type::I64Vec(n) => ctx.i64_type().vec_type(n).into(),
             Type::U32 => ctx.i32_type().into(),
             Type::Ptr => ptr.into(),
         }
@@ -70,7 +90,11 @@ pub fn translate<'ctx>(
             function.add_attribute(AttributeLoc::Function, ctx.create_string_attribute(k, &v));
         }
     }
-    for kind in ["nounwind", "nofree", "nosync"] {
+    let mut kinds = vec!["nounwind", "nofree", "nosync"];
+    if target.keep_scalar {
+        kinds.push("noimplicitfloat");
+    }
+    for kind in kinds {
         let id = inkwell::attributes::Attribute::get_named_enum_kind_id(kind);
         function.add_attribute(AttributeLoc::Function, ctx.create_enum_attribute(id, 0));
     }
@@ -113,6 +137,25 @@ struct Lowerer<'ctx, 'm, 'f> {
     f: &'f Function,
     vals: HashMap<Value, BasicValueEnum<'ctx>>,
     consts: HashMap<Value, i64>,
+}
+
+macro_rules! int_op {
+    ($self:ident, $method:ident, $a:expr, $b:expr) => {{
+        let (a, b) = ($a, $b);
+        match (a, b) {
+            (BasicValueEnum::IntValue(x), BasicValueEnum::IntValue(y)) => $self
+                .builder
+                .$method(x, y, "")
+                .map_err(e)?
+                .as_basic_value_enum(),
+            (BasicValueEnum::VectorValue(x), BasicValueEnum::VectorValue(y)) => $self
+                .builder
+                .$method(x, y, "")
+                .map_err(e)?
+                .as_basic_value_enum(),
+            _ => return Err(format!("{} on mismatched operands", stringify!($method))),
+        }
+    }};
 }
 
 macro_rules! float_op {
@@ -200,19 +243,22 @@ impl<'ctx> Lowerer<'ctx, '_, '_> {
     /// The LLVM type of one element as stored.
     fn mem_type(&self, elem: MemElem) -> BasicTypeEnum<'ctx> {
         match elem {
-            MemElem::Native => self.ctx.f32_type().into(),
+            MemElem::Native | MemElem::Meta => self.ctx.f32_type().into(),
             MemElem::F16 => self.ctx.f16_type().into(),
+            MemElem::I8 | MemElem::U8 => self.ctx.i8_type().into(),
+            MemElem::U64 => self.ctx.i64_type().into(),
         }
     }
 
-    /// Loads `lanes` (1 = scalar) elements at `a` as f32: half-precision
-    /// elements are widened exactly (`fpext`, i.e. F16C's `vcvtph2ps`).
-    fn load_f32(&self, a: &Address, lanes: u32) -> R<BasicValueEnum<'ctx>> {
-        let stored: BasicTypeEnum = match (a.elem, lanes) {
-            (MemElem::Native, 1) => self.ctx.f32_type().into(),
-            (MemElem::Native, n) => self.ctx.f32_type().vec_type(n).into(),
-            (MemElem::F16, 1) => self.ctx.f16_type().into(),
-            (MemElem::F16, n) => self.ctx.f16_type().vec_type(n).into(),
+    /// Loads `lanes` (1 = scalar) integer elements at `a`, widened to
+    /// `ty`'s lanes: i8 codes sign-extended, u8 codes zero-extended to
+    /// i32; u64 words as i64.
+    fn load_int(&self, a: &Address, lanes: u32, ty: Type) -> R<BasicValueEnum<'ctx>> {
+        let stored = self.mem_type(a.elem);
+        let stored: BasicTypeEnum = if lanes == 1 {
+            stored
+        } else {
+            stored.into_int_type().vec_type(lanes).into()
         };
         let p = self.address(a)?;
         let v = self.builder.build_load(stored, p, "").map_err(e)?;
@@ -220,8 +266,66 @@ impl<'ctx> Lowerer<'ctx, '_, '_> {
             .ok_or("load is not an instruction")?
             .set_alignment(a.elem.bytes() as u32)
             .map_err(e)?;
+        let wide = self.ctx.i32_type();
         Ok(match (a.elem, v) {
-            (MemElem::Native, v) => v,
+            (MemElem::U64, v) => v,
+            (MemElem::I8, BasicValueEnum::IntValue(x)) => self
+                .builder
+                .build_int_s_extend(x, wide, "")
+                .map_err(e)?
+                .into(),
+            (MemElem::U8, BasicValueEnum::IntValue(x)) => self
+                .builder
+                .build_int_z_extend(x, wide, "")
+                .map_err(e)?
+                .into(),
+            (MemElem::I8, BasicValueEnum::VectorValue(x)) => self
+                .builder
+                .build_int_s_extend(x, wide.vec_type(lanes), "")
+                .map_err(e)?
+                .into(),
+            (MemElem::U8, BasicValueEnum::VectorValue(x)) => self
+                .builder
+                .build_int_z_extend(x, wide.vec_type(lanes), "")
+                .map_err(e)?
+                .into(),
+            (elem, _) => return Err(format!("no integer load of {elem:?} as {ty}")),
+        })
+    }
+
+    /// Loads `lanes` elements at `a` as `ty` (a scalar for `lanes == 1`).
+    fn load_as(&self, a: &Address, lanes: u32, ty: Type) -> R<BasicValueEnum<'ctx>> {
+        if ty.is_float() {
+            self.load_f32(a, lanes)
+        } else {
+            self.load_int(a, lanes, ty)
+        }
+    }
+
+    /// Loads `lanes` (1 = scalar) elements at `a` as f32: half-precision
+    /// elements are widened exactly (`fpext`, i.e. F16C's `vcvtph2ps`).
+    fn load_f32(&self, a: &Address, lanes: u32) -> R<BasicValueEnum<'ctx>> {
+        let stored: BasicTypeEnum = match (a.elem, lanes) {
+            (MemElem::Native | MemElem::Meta, 1) => self.ctx.f32_type().into(),
+            (MemElem::Native | MemElem::Meta, n) => self.ctx.f32_type().vec_type(n).into(),
+            (MemElem::F16, 1) => self.ctx.f16_type().into(),
+            (MemElem::F16, n) => self.ctx.f16_type().vec_type(n).into(),
+            (elem, _) => return Err(format!("no f32 load of {elem:?}")),
+        };
+        let p = self.address(a)?;
+        let v = self.builder.build_load(stored, p, "").map_err(e)?;
+        // A quantized row's metadata follows byte codes: no alignment.
+        let align = if a.elem == MemElem::Meta {
+            1
+        } else {
+            a.elem.bytes() as u32
+        };
+        v.as_instruction_value()
+            .ok_or("load is not an instruction")?
+            .set_alignment(align)
+            .map_err(e)?;
+        Ok(match (a.elem, v) {
+            (MemElem::Native | MemElem::Meta, v) => v,
             (MemElem::F16, BasicValueEnum::FloatValue(x)) => self
                 .builder
                 .build_float_ext(x, self.ctx.f32_type(), "")
@@ -364,12 +468,28 @@ impl<'ctx> Lowerer<'ctx, '_, '_> {
                 .into(),
                 _ => f32t.const_float(*c as f64).into(),
             },
-            Op::IConst(c) => {
-                if let Some(r) = result {
-                    self.consts.insert(r, *c);
+            Op::IConst(c) => match rty {
+                Some(t @ (Type::I32 | Type::I32Vec(_) | Type::I64Vec(_))) => {
+                    let it = if t.scalar() == Type::I32 {
+                        self.ctx.i32_type()
+                    } else {
+                        self.ctx.i64_type()
+                    };
+                    let x = it.const_int(*c as u64, true);
+                    if t.lanes() == 1 {
+                        x.into()
+                    } else {
+                        inkwell::types::VectorType::const_vector(&vec![x; t.lanes() as usize])
+                            .into()
+                    }
                 }
-                self.i64c(*c).into()
-            }
+                _ => {
+                    if let Some(r) = result {
+                        self.consts.insert(r, *c);
+                    }
+                    self.i64c(*c).into()
+                }
+            },
             Op::Load(a) => match rty.ok_or("load without a result")? {
                 Type::U32 => {
                     let p = self.address(a)?;
@@ -383,23 +503,39 @@ impl<'ctx> Lowerer<'ctx, '_, '_> {
                         .map_err(e)?;
                     v
                 }
-                t => self.load_f32(a, t.lanes())?,
+                t => self.load_as(a, t.lanes(), t)?,
             },
             Op::LoadMasked { addr, lanes } => {
                 // Lane by lane: exact semantics (never touches memory past
                 // the valid lanes), and LLVM's backend is free to combine.
-                let Some(Type::F32Vec(n)) = rty else {
+                let Some(t) = rty.filter(|t| t.lanes() > 1) else {
                     return Err("load_masked must produce a vector".into());
                 };
-                let mut v: BasicValueEnum =
-                    inkwell::types::VectorType::const_vector(&vec![f32t.const_zero(); n as usize])
-                        .into();
+                let n = t.lanes() as usize;
+                let mut v: BasicValueEnum = match t.scalar() {
+                    Type::F32 => {
+                        inkwell::types::VectorType::const_vector(&vec![f32t.const_zero(); n])
+                    }
+                    Type::I32 => inkwell::types::VectorType::const_vector(&vec![
+                        self.ctx
+                            .i32_type()
+                            .const_zero();
+                        n
+                    ]),
+                    _ => inkwell::types::VectorType::const_vector(&vec![
+                        self.ctx
+                            .i64_type()
+                            .const_zero();
+                        n
+                    ]),
+                }
+                .into();
                 for lane in 0..*lanes {
                     let a = Address {
                         offset: addr.offset + lane as i64,
                         ..*addr
                     };
-                    let x = self.load_f32(&a, 1)?;
+                    let x = self.load_as(&a, 1, t.scalar())?;
                     let idx = self.ctx.i32_type().const_int(lane as u64, false);
                     v = self
                         .builder
@@ -421,16 +557,10 @@ impl<'ctx> Lowerer<'ctx, '_, '_> {
                     BinOp::FAdd => float_op!(self, build_float_add, x, y),
                     BinOp::FSub => float_op!(self, build_float_sub, x, y),
                     BinOp::FMul => float_op!(self, build_float_mul, x, y),
-                    BinOp::IAdd => self
-                        .builder
-                        .build_int_add(x.into_int_value(), y.into_int_value(), "")
-                        .map_err(e)?
-                        .into(),
-                    BinOp::ISub => self
-                        .builder
-                        .build_int_sub(x.into_int_value(), y.into_int_value(), "")
-                        .map_err(e)?
-                        .into(),
+                    BinOp::IAdd => int_op!(self, build_int_add, x, y),
+                    BinOp::ISub => int_op!(self, build_int_sub, x, y),
+                    BinOp::IMul => int_op!(self, build_int_mul, x, y),
+                    BinOp::Xor => int_op!(self, build_xor, x, y),
                     BinOp::IMin => {
                         let smin = self.intrinsic("llvm.smin", &[self.ctx.i64_type().into()])?;
                         self.call(smin, &[x.into(), y.into()])?
@@ -450,8 +580,30 @@ impl<'ctx> Lowerer<'ctx, '_, '_> {
                 };
                 self.splat(self.v(*x)?, n)?
             }
+            Op::Popcnt(x) => {
+                let x = self.v(*x)?;
+                let ctpop = self.intrinsic("llvm.ctpop", &[x.get_type()])?;
+                self.call(ctpop, &[x.into()])?
+                    .ok_or("ctpop returned nothing")?
+            }
+            Op::IToF(x) => self
+                .builder
+                .build_signed_int_to_float(self.int(*x)?, f32t, "")
+                .map_err(e)?
+                .into(),
+            Op::ReduceAdd(x) if !self.f.ty(*x).is_float() => {
+                // Integer sums are exact in any order, so LLVM may pick one:
+                // `llvm.vector.reduce.add` is what its X86PartialReduction
+                // pass recognizes to turn the loop's sign-extended i8
+                // products into `vpmaddwd` (and, with VNNI, `vpdpwssd`).
+                let v = self.v(*x)?;
+                let reduce = self.intrinsic("llvm.vector.reduce.add", &[v.get_type()])?;
+                self.call(reduce, &[v.into()])?
+                    .ok_or("vector.reduce.add returned nothing")?
+            }
             Op::ReduceAdd(x) => {
                 // Pairwise halves, the order the error bound assumes.
+                let float = self.f.ty(*x).is_float();
                 let mut v = self.v(*x)?.into_vector_value();
                 let mut n = v.get_type().get_size();
                 while n > 1 {
@@ -465,7 +617,11 @@ impl<'ctx> Lowerer<'ctx, '_, '_> {
                     );
                     let a = self.builder.build_shuffle_vector(v, v, lo, "").map_err(e)?;
                     let b = self.builder.build_shuffle_vector(v, v, hi, "").map_err(e)?;
-                    v = self.builder.build_float_add(a, b, "").map_err(e)?;
+                    v = if float {
+                        self.builder.build_float_add(a, b, "").map_err(e)?
+                    } else {
+                        self.builder.build_int_add(a, b, "").map_err(e)?
+                    };
                 }
                 self.builder
                     .build_extract_element(v, self.ctx.i32_type().const_zero(), "")

@@ -70,6 +70,21 @@ const KNOWN_CPUS: &[(&str, u32, bool)] = &[
     ("znver5", 16, true),
 ];
 
+/// Named CPUs with AVX512-VPOPCNTDQ (`vpopcntq` on zmm).
+const VECTOR_POPCOUNT: &[&str] = &[
+    "icelake-client",
+    "icelake-server",
+    "tigerlake",
+    "rocketlake",
+    "sapphirerapids",
+    "emeraldrapids",
+    "graniterapids",
+    "graniterapids-d",
+    "diamondrapids",
+    "znver4",
+    "znver5",
+];
+
 /// The CPU code is generated for.
 #[derive(Debug, Clone)]
 pub struct LlvmTarget {
@@ -81,6 +96,8 @@ pub struct LlvmTarget {
     pub fma: bool,
     /// Widest f32 vector the target has registers for.
     pub max_width: u32,
+    /// Vector popcount (AVX512-VPOPCNTDQ).
+    pub vector_popcount: bool,
 }
 
 pub struct LlvmBackend {
@@ -115,6 +132,7 @@ impl LlvmBackend {
             host: true,
             fma: host.fma,
             max_width,
+            vector_popcount: host.avx512vpopcntdq && max_width == 16,
         })
     }
 
@@ -143,6 +161,7 @@ impl LlvmBackend {
             host: false,
             fma,
             max_width,
+            vector_popcount: VECTOR_POPCOUNT.contains(&name),
         })
     }
 
@@ -212,23 +231,45 @@ impl Backend for LlvmBackend {
     fn supports_dtype(&self, dtype: hektor_kernels::ElementType) -> bool {
         matches!(
             dtype,
-            hektor_kernels::ElementType::F32 | hektor_kernels::ElementType::F16
+            hektor_kernels::ElementType::F32
+                | hektor_kernels::ElementType::F16
+                | hektor_kernels::ElementType::I8
+                | hektor_kernels::ElementType::U8
+                | hektor_kernels::ElementType::Bit
         )
+    }
+
+    fn vector_popcount(&self) -> bool {
+        self.target.vector_popcount
     }
 
     fn can_execute(&self) -> bool {
         self.target.host
     }
 
-    fn check_schedule(&self, _spec: &KernelSpec, schedule: &Schedule) -> Result<(), CodegenError> {
+    fn check_schedule(&self, spec: &KernelSpec, schedule: &Schedule) -> Result<(), CodegenError> {
         schedule.validate()?;
-        if schedule.width > self.target.max_width {
+        // Quantized codes are bytes: a register of them holds four times
+        // as many lanes as of f32 (LLVM widens them in halves).
+        let max = if spec.dtype.is_quantized() {
+            4 * self.target.max_width
+        } else {
+            self.target.max_width
+        };
+        if schedule.width > max {
             return Err(CodegenError::UnsupportedSchedule {
                 backend: "llvm",
                 schedule: *schedule,
                 reason: format!(
-                    "width={} is wider than {}'s {}-lane f32 registers",
-                    schedule.width, self.target.cpu, self.target.max_width
+                    "width={} is wider than {}'s {}-lane {} registers",
+                    schedule.width,
+                    self.target.cpu,
+                    max,
+                    if spec.dtype.is_quantized() {
+                        "code"
+                    } else {
+                        "f32"
+                    }
                 ),
             });
         }
@@ -252,11 +293,14 @@ impl Backend for LlvmBackend {
         module.set_triple(&self.triple);
         let tm = self.machine()?;
         module.set_data_layout(&tm.get_target_data().get_data_layout());
-        let vector_bits = (32 * f_max_width(f)).max(128);
+        // Quantized kernels carry up to 64 i32 lanes (2048 bits), which
+        // LLVM splits into the widest registers the CPU has.
+        let vector_bits = f_max_vector_bits(f).clamp(128, 32 * self.target.max_width.max(4));
         let target = lower::FunctionTarget {
             cpu: &self.target.cpu,
             features: &self.target.features,
             vector_bits,
+            keep_scalar: spec.dtype.is_integer() && f_max_vector_bits(f) <= 64,
         };
         lower::translate(&ctx, &module, f, &target).map_err(fail)?;
         let lowering_time = started.elapsed();
@@ -292,7 +336,11 @@ impl Backend for LlvmBackend {
     }
 }
 
-/// The widest vector the kernel uses, in lanes.
-fn f_max_width(f: &Function) -> u32 {
-    f.values.iter().map(|v| v.ty.lanes()).max().unwrap_or(1)
+/// The widest vector the kernel uses, in bits.
+fn f_max_vector_bits(f: &Function) -> u32 {
+    f.values
+        .iter()
+        .map(|v| v.ty.lanes() * v.ty.lane_bits())
+        .max()
+        .unwrap_or(32)
 }

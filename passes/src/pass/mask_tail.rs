@@ -1,8 +1,9 @@
 use super::util::{
-    const_bounds, for_each_block, push_op, widen_body, zero_lanes_add_zero, IvSubst,
+    const_bounds, for_each_block, is_zero_const, push_op, widen_body, zero_lanes_add_zero, zero_op,
+    IvSubst,
 };
 use super::Pass;
-use crate::ir::{BinOp, Function, Inst, Loop, Op, Type, Value};
+use crate::ir::{BinOp, Function, Inst, Loop, Op, Value};
 use crate::PassError;
 use std::collections::HashMap;
 
@@ -75,22 +76,25 @@ impl MaskTail {
             replace.extend(l.results.iter().copied().zip(l.inits.iter().copied()));
             return Ok(out);
         }
-        let vty = Type::F32Vec(self.width);
-        // Continue the vector sum the init was reduced from, or start one.
+        // Continue the vector sum the init was reduced from, or start one
+        // (f32xN, i32xN or i64xN, as the sum's type says).
         let mut accs = vec![];
         let mut addends = vec![];
         for &init in &l.inits {
+            let vty = f.ty(init).with_lanes(self.width).ok_or_else(|| {
+                PassError::not_applicable(self.name(), "the tail carries a value that is not a sum")
+            })?;
             match defs.get(&init) {
                 Some(Op::ReduceAdd(v)) if f.ty(*v) == vty => {
                     accs.push(*v);
                     addends.push(None);
                 }
-                Some(Op::FConst(c)) if *c == 0.0 => {
-                    accs.push(push_op(f, &mut out, vty, Op::FConst(0.0)));
+                d if is_zero_const(d) => {
+                    accs.push(push_op(f, &mut out, vty, zero_op(vty)));
                     addends.push(None);
                 }
                 _ => {
-                    accs.push(push_op(f, &mut out, vty, Op::FConst(0.0)));
+                    accs.push(push_op(f, &mut out, vty, zero_op(vty)));
                     addends.push(Some(init));
                 }
             }
@@ -111,9 +115,10 @@ impl MaskTail {
         out.extend(pre);
         out.extend(body);
         for (k, y) in l.yields.iter().enumerate() {
-            let h = push_op(f, &mut out, Type::F32, Op::ReduceAdd(map[y]));
+            let sty = f.ty(l.inits[k]);
+            let h = push_op(f, &mut out, sty, Op::ReduceAdd(map[y]));
             let total = match addends[k] {
-                Some(x) => push_op(f, &mut out, Type::F32, Op::Binary(BinOp::FAdd, x, h)),
+                Some(x) => push_op(f, &mut out, sty, Op::Binary(BinOp::add_for(sty), x, h)),
                 None => h,
             };
             replace.insert(l.results[k], total);

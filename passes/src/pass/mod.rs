@@ -118,7 +118,7 @@ impl PassManager {
 pub fn pipeline_for(spec: &KernelSpec, schedule: &Schedule, caps: TargetCaps) -> PassManager {
     let mut p: Vec<Box<dyn Pass>> = vec![
         Box::new(SpecializeDim {
-            dim: spec.dim as i64,
+            dim: spec.elements() as i64,
         }),
         Box::new(FuseLoops),
         Box::new(Cse),
@@ -150,7 +150,12 @@ pub fn pipeline_for(spec: &KernelSpec, schedule: &Schedule, caps: TargetCaps) ->
     if spec.shape.has_rows() && schedule.prefetch > 0 {
         p.push(Box::new(Prefetch {
             distance: schedule.prefetch,
-            bytes: (schedule.padded_len(spec.dim) * spec.dtype.size_bytes()) as u32,
+            bytes: if spec.dtype.is_quantized() {
+                // The epilogue reads the metadata after the codes too.
+                spec.row_bytes(schedule)
+            } else {
+                schedule.padded_len(spec.elements()) * spec.dtype.size_bytes()
+            } as u32,
         }));
     }
     p.push(Box::new(Cse));
@@ -235,6 +240,8 @@ pub fn op_name(op: &Op) -> &'static str {
         Op::Fma(..) => "fma",
         Op::Splat(_) => "splat",
         Op::ReduceAdd(_) => "reduce_add",
+        Op::Popcnt(_) => "popcnt",
+        Op::IToF(_) => "itof",
         Op::RowAddr { .. } => "row_addr",
         Op::PrefetchRow { .. } => "prefetch_row",
         Op::CosineDistance { .. } => "cosine_distance",

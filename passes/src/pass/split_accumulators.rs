@@ -3,7 +3,7 @@ use super::util::{
     IvSubst,
 };
 use super::Pass;
-use crate::ir::{Bound, Function, Inst, Loop, Op, Value};
+use crate::ir::{Bound, Function, Inst, Loop, Value};
 use crate::PassError;
 use std::collections::HashMap;
 
@@ -75,7 +75,7 @@ impl SplitAccumulators {
         for _ in 1..k {
             let zeros = l.args.iter().map(|&a| {
                 let ty = f.ty(a);
-                push_op(f, &mut out, ty, Op::FConst(0.0))
+                push_op(f, &mut out, ty, super::util::zero_op(ty))
             });
             inits.push(zeros.collect());
         }

@@ -43,8 +43,9 @@ pub fn push_op(f: &mut Function, out: &mut Vec<Inst>, ty: Type, op: Op) -> Value
 }
 
 /// The index of the op that folds iter argument `k` into the sum, if the
-/// argument is a plain sum reduction: read once, by `fadd` or as the addend
-/// of `fma`, whose result is yielded and read by nothing else.
+/// argument is a plain sum reduction: read once, by `fadd` (`iadd` for an
+/// integer sum) or as the addend of `fma`, whose result is yielded and read
+/// by nothing else.
 pub fn reduction_sites(l: &Loop) -> Option<Vec<usize>> {
     let mut uses: HashMap<Value, usize> = HashMap::new();
     for inst in &l.body {
@@ -64,7 +65,7 @@ pub fn reduction_sites(l: &Loop) -> Option<Vec<usize>> {
                 result: Some(r),
                 op,
             } if *r == l.yields[k] => match op {
-                Op::Binary(BinOp::FAdd, a, b) => *a == arg || *b == arg,
+                Op::Binary(BinOp::FAdd | BinOp::IAdd, a, b) => *a == arg || *b == arg,
                 Op::Fma(_, _, c) => *c == arg,
                 _ => false,
             },
@@ -97,8 +98,20 @@ pub fn zero_lanes_add_zero(l: &Loop) -> bool {
         let is_zero = match op {
             Op::Load(a) => a.index == Some(l.iv),
             Op::FConst(c) => *c == 0.0,
-            Op::Binary(BinOp::FAdd | BinOp::FSub | BinOp::FMul, a, b) => z(a) && z(b),
+            Op::IConst(c) => *c == 0,
+            Op::Binary(
+                BinOp::FAdd
+                | BinOp::FSub
+                | BinOp::FMul
+                | BinOp::IAdd
+                | BinOp::ISub
+                | BinOp::IMul
+                | BinOp::Xor,
+                a,
+                b,
+            ) => z(a) && z(b),
             Op::Fma(a, b, c) => z(a) && z(b) && z(c),
+            Op::Popcnt(a) => z(a),
             _ => false,
         };
         if is_zero {
@@ -110,7 +123,7 @@ pub fn zero_lanes_add_zero(l: &Loop) -> bool {
         .zip(&l.args)
         .all(|(&site, &arg)| match &l.body[site] {
             Inst::Op {
-                op: Op::Binary(BinOp::FAdd, a, b),
+                op: Op::Binary(BinOp::FAdd | BinOp::IAdd, a, b),
                 ..
             } => zero.contains(if *a == arg { b } else { a }),
             Inst::Op {
@@ -212,7 +225,9 @@ pub fn copy_body(
 /// Copies a scalar loop body as one `width`-lane vector iteration. Loads
 /// indexed by the induction variable become vector loads (masked to `mask`
 /// lanes when given); f32 values from outside the body are splatted into
-/// `pre`. `map` works as in [`copy_body`].
+/// `pre`. Each value keeps its lane type: f32 sums become `f32xN`, the i32
+/// products of quantized codes `i32xN`, the i64 popcounts of bit words
+/// `i64xN`. `map` works as in [`copy_body`].
 #[allow(clippy::too_many_arguments)]
 pub fn widen_body(
     f: &mut Function,
@@ -225,16 +240,17 @@ pub fn widen_body(
     pre: &mut Vec<Inst>,
     pass: &str,
 ) -> Result<Vec<Inst>, PassError> {
-    let vty = Type::F32Vec(width);
     let fail = |m: String| Err(PassError::not_applicable(pass, m));
     let mut out = vec![];
     for inst in body {
         let Inst::Op { result, op } = inst else {
             return fail("cannot vectorize a loop nest".into());
         };
+        let rty = result.map(|r| f.ty(r));
         let widened = match op {
             Op::Load(a)
-                if a.index == Some(old_iv) && result.is_some_and(|r| f.ty(r) == Type::F32) =>
+                if a.index == Some(old_iv)
+                    && rty.is_some_and(|t| t != Type::U32 && t.is_summable()) =>
             {
                 let addr = move_address(a, old_iv, subst);
                 match mask {
@@ -244,10 +260,17 @@ pub fn widen_body(
             }
             Op::FConst(c) => Op::FConst(*c),
             Op::Binary(b, _, _) if b.is_float() => op.clone(),
+            // Integer arithmetic on widened values (not on indices).
+            Op::Binary(BinOp::IAdd | BinOp::ISub | BinOp::IMul | BinOp::Xor, x, y)
+                if map.contains_key(x) && map.contains_key(y) =>
+            {
+                op.clone()
+            }
             Op::Fma(..) => op.clone(),
+            Op::Popcnt(x) if map.contains_key(x) => op.clone(),
             other => {
                 return fail(format!(
-                    "cannot vectorize `{}` (only unit-stride f32 loads and f32 arithmetic)",
+                    "cannot vectorize `{}` (only unit-stride loads and arithmetic on them)",
                     crate::pass::op_name(other)
                 ))
             }
@@ -257,12 +280,15 @@ pub fn widen_body(
         // anything else that is f32 is loop-invariant and gets splatted.
         for v in op.operands() {
             if !map.contains_key(&v) && f.ty(v) == Type::F32 {
-                let s = push_op(f, pre, vty, Op::Splat(v));
+                let s = push_op(f, pre, Type::F32Vec(width), Op::Splat(v));
                 map.insert(v, s);
             }
         }
         widened.map_operands(|v| *map.get(&v).unwrap_or(&v));
         let r = result.expect("widened ops all produce values");
+        let vty = f.ty(r).with_lanes(width).ok_or_else(|| {
+            PassError::not_applicable(pass, format!("{} has no vector type", f.ty(r)))
+        })?;
         let n = f.new_value(vty, None);
         map.insert(r, n);
         out.push(Inst::Op {
@@ -273,6 +299,20 @@ pub fn widen_body(
     Ok(out)
 }
 
+/// The zero of type `ty` (`fconst` or `iconst`).
+pub fn zero_op(ty: Type) -> Op {
+    if ty.is_float() {
+        Op::FConst(0.0)
+    } else {
+        Op::IConst(0)
+    }
+}
+
+/// Whether `op` is the constant zero.
+pub fn is_zero_const(op: Option<&Op>) -> bool {
+    matches!(op, Some(Op::FConst(c)) if *c == 0.0) || matches!(op, Some(Op::IConst(0)))
+}
+
 /// Adds `values` pairwise, `(v0 + v1) + (v2 + v3)`, keeping the tree shallow.
 pub fn tree_sum(f: &mut Function, out: &mut Vec<Inst>, mut values: Vec<Value>) -> Value {
     while values.len() > 1 {
@@ -281,7 +321,7 @@ pub fn tree_sum(f: &mut Function, out: &mut Vec<Inst>, mut values: Vec<Value>) -
             next.push(match pair {
                 [a, b] => {
                     let ty = f.ty(*a);
-                    push_op(f, out, ty, Op::Binary(BinOp::FAdd, *a, *b))
+                    push_op(f, out, ty, Op::Binary(BinOp::add_for(ty), *a, *b))
                 }
                 [a] => *a,
                 _ => unreachable!(),

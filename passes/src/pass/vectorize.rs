@@ -1,6 +1,6 @@
 use super::util::{
-    const_bounds, for_each_block, fresh_like, push_op, reduction_sites, widen_body,
-    zero_lanes_add_zero, IvSubst,
+    const_bounds, for_each_block, fresh_like, is_zero_const, push_op, reduction_sites, widen_body,
+    zero_lanes_add_zero, zero_op, IvSubst,
 };
 use super::Pass;
 use crate::ir::{Bound, Function, Inst, Loop, Op, Type};
@@ -62,7 +62,10 @@ impl Vectorize {
             && !l.tail
             && l.step == 1
             && !l.args.is_empty()
-            && l.args.iter().all(|&a| f.ty(a) == Type::F32)
+            && l.args.iter().all(|&a| {
+                let t = f.ty(a);
+                t.lanes() == 1 && t.is_summable()
+            })
     }
 
     fn vectorize(
@@ -95,12 +98,24 @@ impl Vectorize {
             // Shorter than one vector: all of it is tail.
             return Ok(vec![Inst::Loop(Loop { tail: true, ..l })]);
         }
-        let vty = Type::F32Vec(self.width);
+        // One vector type per sum: f32xN, i32xN or i64xN.
+        let vtys: Vec<Type> = l
+            .args
+            .iter()
+            .map(|&a| f.ty(a).with_lanes(self.width).expect("summable"))
+            .collect();
         let vend = start + vector_trips * w;
         let mut out = vec![];
-        let zero = push_op(f, &mut out, vty, Op::FConst(0.0));
+        let mut zeros: HashMap<Type, crate::ir::Value> = HashMap::new();
+        let mut inits = vec![];
+        for &vty in &vtys {
+            let z = *zeros
+                .entry(vty)
+                .or_insert_with(|| push_op(f, &mut out, vty, zero_op(vty)));
+            inits.push(z);
+        }
         let iv = fresh_like(f, l.iv);
-        let args: Vec<_> = l.args.iter().map(|_| f.new_value(vty, None)).collect();
+        let args: Vec<_> = vtys.iter().map(|&t| f.new_value(t, None)).collect();
         let mut map: HashMap<_, _> = l.args.iter().copied().zip(args.iter().copied()).collect();
         let mut pre = vec![];
         let body = widen_body(
@@ -119,7 +134,7 @@ impl Vectorize {
         )?;
         out.extend(pre);
         let yields = l.yields.iter().map(|y| map[y]).collect();
-        let results: Vec<_> = l.args.iter().map(|_| f.new_value(vty, None)).collect();
+        let results: Vec<_> = vtys.iter().map(|&t| f.new_value(t, None)).collect();
         out.push(Inst::Loop(Loop {
             iv,
             start: Bound::Const(start),
@@ -127,7 +142,7 @@ impl Vectorize {
             step: w,
             tail: false,
             args,
-            inits: vec![zero; l.args.len()],
+            inits,
             results: results.clone(),
             body,
             yields,
@@ -135,16 +150,18 @@ impl Vectorize {
         // Fold the lanes, then add the original initial value unless it is 0.
         let mut sums = vec![];
         for (k, &r) in results.iter().enumerate() {
-            let h = push_op(f, &mut out, Type::F32, Op::ReduceAdd(r));
+            let sty = vtys[k].scalar();
+            let h = push_op(f, &mut out, sty, Op::ReduceAdd(r));
             let init = l.inits[k];
-            sums.push(match defs.get(&init) {
-                Some(Op::FConst(c)) if *c == 0.0 => h,
-                _ => push_op(
+            sums.push(if is_zero_const(defs.get(&init)) {
+                h
+            } else {
+                push_op(
                     f,
                     &mut out,
-                    Type::F32,
-                    Op::Binary(crate::ir::BinOp::FAdd, init, h),
-                ),
+                    sty,
+                    Op::Binary(crate::ir::BinOp::add_for(sty), init, h),
+                )
             });
         }
         if vend < start + trips && !self.padded {

@@ -16,6 +16,19 @@ pub fn metric(s: &str) -> Result<Metric, String> {
         .map_err(|e: hektor_kernels::SpecError| e.to_string())
 }
 
+/// A metric for float vectors, as an index or a data set uses: l2, ip or
+/// cosine (`cosine_norms` is a storage form, `hamming` is for bits).
+pub fn vector_metric(s: &str) -> Result<Metric, String> {
+    let m = metric(s)?;
+    if Metric::ALL.contains(&m) {
+        Ok(m)
+    } else {
+        Err(format!(
+            "`{s}` is not a metric for float vectors (expected l2, ip or cosine)"
+        ))
+    }
+}
+
 pub fn shape(s: &str) -> Result<Shape, String> {
     s.parse()
         .map_err(|e: hektor_kernels::SpecError| e.to_string())

@@ -18,7 +18,7 @@ pub struct BuildArgs {
     #[arg(long)]
     input: PathBuf,
     /// Distance: l2 (squared Euclidean), ip (1 − a·b) or cosine.
-    #[arg(long, value_parser = args::metric)]
+    #[arg(long, value_parser = args::vector_metric)]
     metric: Metric,
     /// Element type the index stores: f32 (sq8 and f16 indexes come with
     /// quantized traversal).

@@ -33,7 +33,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "10,16,32,64,128,256", value_parser = ef_list)]
     ef: std::vec::Vec<usize>,
     /// Distance: l2, ip or cosine.
-    #[arg(long, default_value = "l2", value_parser = super::args::metric)]
+    #[arg(long, default_value = "l2", value_parser = super::args::vector_metric)]
     metric: Metric,
     #[arg(long, default_value_t = 16)]
     m: usize,

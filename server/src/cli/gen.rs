@@ -37,7 +37,7 @@ pub struct GenArgs {
     #[arg(long, value_parser = positive, allow_negative_numbers = true, default_value = "100")]
     k: usize,
     /// Metric of the ground truth: l2, ip or cosine.
-    #[arg(long, value_parser = args::metric, default_value = "l2")]
+    #[arg(long, value_parser = args::vector_metric, default_value = "l2")]
     metric: Metric,
     /// Worker threads (0 = every core).
     #[arg(long, default_value_t = 0)]

@@ -105,11 +105,17 @@ pub fn run(a: KernelsArgs) -> Result<(), Failure> {
         eprintln!("warning: {w}");
     }
     let metrics: Vec<Metric> = if a.metric.is_empty() {
-        Metric::KERNELS
-            .into_iter()
+        Metric::for_element_type(a.dtype)
+            .iter()
+            .copied()
             .filter(|&m| hektor_kernels::KernelSpec::new(m, a.dtype, a.dim, Shape::Pair).is_ok())
             .collect()
     } else {
+        // A metric the element type does not have (hamming on f32, l2 on
+        // bit) is a usage error, before anything is compiled.
+        for &m in &a.metric {
+            hektor_kernels::KernelSpec::new(m, a.dtype, a.dim, Shape::Pair)?;
+        }
         a.metric.clone()
     };
     let features = HostFeatures::detect();

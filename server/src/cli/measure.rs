@@ -82,12 +82,12 @@ pub fn sweep_point(
     Ok((point, results))
 }
 
+/// One search as `sweep_point` runs it: the query in, the ids found out.
+pub trait SearchFn: FnMut(&[f32], &mut Vec<u32>) -> Result<(), String> {}
+impl<F: FnMut(&[f32], &mut Vec<u32>) -> Result<(), String>> SearchFn for F {}
+
 /// An HNSW search for `sweep_point`: ids only, through a reused scratch.
-pub fn hnsw_search<'a>(
-    index: &'a HnswIndex,
-    k: usize,
-    ef: usize,
-) -> Result<impl FnMut(&[f32], &mut Vec<u32>) -> Result<(), String> + 'a, String> {
+pub fn hnsw_search(index: &HnswIndex, k: usize, ef: usize) -> Result<impl SearchFn + '_, String> {
     let mut scratch = index.scratch().map_err(|e| e.to_string())?;
     let mut found: Vec<Neighbor> = Vec::with_capacity(ef.max(k));
     Ok(move |q: &[f32], ids: &mut Vec<u32>| {

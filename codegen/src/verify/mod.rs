@@ -8,11 +8,22 @@
 //! same cases over a matrix with an odd stride, with repeated and
 //! out-of-order ids, and with counts 0, 1 and more rows than the prefetch
 //! distance. Every output must lie within [`hektor_kernels::bound`].
+//!
+//! Integer kernels get their own cases ([`integer`]): quantized rows from
+//! random f32 vectors, small exact codes (offset 0, scale 1: l2 and ip
+//! must match exactly), extreme codes (all at the ends of the code range,
+//! the largest i32 dot products), constant and zero vectors, identical rows
+//! and large offsets; bit rows at random, all zero, all one, identical and
+//! complementary. The oracle computes the distance of the dequantized
+//! vectors (`reference::quantized_pair`, within `bound::quantized_tolerance`)
+//! and Hamming distances exactly (tolerance 0).
 
 use crate::{CodegenError, Kernel};
 use hektor_kernels::bound::tolerance;
 use hektor_kernels::reference::{self, Reference};
 use hektor_kernels::{f16, Element, ElementType, Metric, Shape};
+
+mod integer;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -132,6 +143,9 @@ pub fn verify(kernel: &Kernel) -> Result<VerifyReport, CodegenError> {
     match kernel.spec().dtype {
         ElementType::F32 => verify_as::<f32>(kernel),
         ElementType::F16 => verify_as::<f16>(kernel),
+        ElementType::I8 => integer::verify_quantized::<i8>(kernel),
+        ElementType::U8 => integer::verify_quantized::<u8>(kernel),
+        ElementType::Bit => integer::verify_bits(kernel),
         other => Err(CodegenError::Spec(
             hektor_kernels::SpecError::UnsupportedElementType(other.to_string()),
         )),
