@@ -42,6 +42,8 @@ unsafe impl Zeroable for u8 {}
 // SAFETY: as above.
 unsafe impl Zeroable for u16 {}
 // SAFETY: as above.
+unsafe impl Zeroable for i8 {}
+// SAFETY: as above.
 unsafe impl Zeroable for u32 {}
 // SAFETY: as above.
 unsafe impl Zeroable for u64 {}

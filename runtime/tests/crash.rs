@@ -37,7 +37,7 @@ fn vector_for(id: u32) -> Vec<f32> {
 }
 
 fn open(path: &Path) -> DurableIndex {
-    match DurableIndex::open(path, kernels, 1 << 20) {
+    match DurableIndex::open(path, |p| kernels(p.metric, p.dim), 1 << 20) {
         Ok((index, _)) => index,
         Err(e) => panic!("the index does not open after a kill: {e}"),
     }

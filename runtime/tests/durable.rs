@@ -31,7 +31,7 @@ fn fresh(path: &Path) -> DurableIndex {
 }
 
 fn open(path: &Path) -> Result<DurableIndex, DurableError> {
-    DurableIndex::open(path, kernels, 100).map(|(d, _)| d)
+    DurableIndex::open(path, |p| kernels(p.metric, p.dim), 100).map(|(d, _)| d)
 }
 
 #[test]
@@ -49,7 +49,7 @@ fn writes_survive_reopening_and_checkpoints() {
     assert!(d.insert(&[f32::NAN, 0.0, 0.0, 0.0]).is_err());
     assert!(d.insert(&[1.0; 3]).is_err());
     drop(d);
-    let (d, report) = DurableIndex::open(&path, kernels, 100).unwrap();
+    let (d, report) = DurableIndex::open(&path, |p| kernels(p.metric, p.dim), 100).unwrap();
     assert_eq!((report.replayed_inserts, report.replayed_deletes), (10, 1));
     assert_eq!(d.index().len(), 10);
     assert!(d.index().is_deleted(3));
@@ -57,7 +57,7 @@ fn writes_survive_reopening_and_checkpoints() {
     assert_eq!(d.log_bytes(), 0);
     d.insert(&[0.0, 0.0, 1.0, 0.0]).unwrap();
     drop(d);
-    let (d, report) = DurableIndex::open(&path, kernels, 100).unwrap();
+    let (d, report) = DurableIndex::open(&path, |p| kernels(p.metric, p.dim), 100).unwrap();
     assert_eq!((report.replayed_inserts, report.replayed_deletes), (1, 0));
     assert_eq!(d.index().len(), 11);
     assert_eq!(d.index().vector(10).unwrap(), &[0.0, 0.0, 1.0, 0.0]);
@@ -75,7 +75,7 @@ fn a_torn_last_record_is_cut_off() {
     let record = (bytes.len() - 24) / 2;
     for cut in 1..record {
         std::fs::write(&log, &bytes[..bytes.len() - cut]).unwrap();
-        let (d, report) = DurableIndex::open(&path, kernels, 100).unwrap();
+        let (d, report) = DurableIndex::open(&path, |p| kernels(p.metric, p.dim), 100).unwrap();
         assert_eq!(report.replayed_inserts, 1, "cut {cut}");
         assert_eq!(report.torn_bytes as usize, record - cut);
         assert_eq!(d.index().len(), 1);

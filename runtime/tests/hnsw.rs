@@ -290,3 +290,52 @@ fn searches_racing_inserts_and_deletes_see_only_live_ids() {
         "self-recall after concurrent inserts: {found}/{live}"
     );
 }
+
+#[test]
+fn sq8_traversal_finds_the_neighbours_and_reports_exact_distances() {
+    let dim = 32;
+    for metric in Metric::ALL {
+        let data = clustered(3000, dim, 21);
+        let queries = clustered(40, dim, 22);
+        let backend = CraneliftBackend::host().unwrap();
+        let book = ScheduleBook::defaults();
+        let k = IndexKernels::compile(metric, dim, &backend, &book)
+            .and_then(|k| k.with_codes(metric, &backend, &book))
+            .unwrap();
+        let params = IndexParams {
+            ef_construction: 100,
+            traversal: hektor_runtime::index::Traversal::Sq8,
+            ..IndexParams::new(metric, dim)
+        };
+        let index = HnswIndex::build(params, k, &data, 2, &|_, _| {}).unwrap();
+        let mut s = index.scratch().unwrap();
+        let mut hits = 0;
+        for q in queries.chunks_exact(dim) {
+            let got = index.search(q, 10, 64, &mut s).unwrap();
+            for n in &got {
+                let exact = distance(metric, &data[n.id as usize * dim..][..dim], q);
+                assert!(
+                    (n.distance as f64 - exact).abs() <= 1e-3 * exact.abs().max(1.0),
+                    "{metric}: re-ranked distance {} vs exact {exact}",
+                    n.distance
+                );
+            }
+            let want: HashSet<u32> = exact_top(metric, &data, dim, q, 10).into_iter().collect();
+            hits += got.iter().filter(|n| want.contains(&n.id)).count();
+        }
+        let recall = hits as f64 / 400.0;
+        assert!(recall >= 0.9, "{metric}: sq8 recall@10 {recall}");
+    }
+}
+
+#[test]
+fn sq8_without_its_kernel_is_refused() {
+    let params = IndexParams {
+        traversal: hektor_runtime::index::Traversal::Sq8,
+        ..IndexParams::new(Metric::L2, 8)
+    };
+    assert!(matches!(
+        HnswIndex::new(params, kernels(Metric::L2, 8)),
+        Err(IndexError::Kernels(_))
+    ));
+}

@@ -195,11 +195,11 @@ fn bad_inputs_are_one_clear_error() {
                 "--metric",
                 "l2",
                 "--dtype",
-                "sq8",
+                "i4",
                 "--output",
                 s(&d.join("x")),
             ]),
-            "f32 indexes only",
+            "unknown dtype",
         ),
         (
             hektor(&[
@@ -340,4 +340,68 @@ fn insert_delete_and_compact_keep_ids_and_survive_reopening() {
     assert_eq!(ids.len(), 40, "{found}");
     assert_eq!(ids[1].trim(), "3001", "{found}");
     assert_ne!(ids[39].trim(), "3039", "a deleted id was returned: {found}");
+}
+
+#[test]
+fn an_sq8_index_round_trips_through_its_file() {
+    let d = dir("sq8");
+    ok(&hektor(&[
+        "gen",
+        "--n",
+        "2000",
+        "--dim",
+        "16",
+        "--queries",
+        "50",
+        "--seed",
+        "5",
+        "--k",
+        "10",
+        "--output",
+        s(&d),
+    ]));
+    let index = d.join("sq8.hektor");
+    ok(&hektor(&[
+        "build",
+        "--input",
+        s(&d.join("base.fvecs")),
+        "--metric",
+        "l2",
+        "--dtype",
+        "sq8",
+        "--backend",
+        "cranelift",
+        "--output",
+        s(&index),
+    ]));
+    let out = ok(&hektor(&[
+        "search",
+        "--index",
+        s(&index),
+        "--queries",
+        s(&d.join("queries.fvecs")),
+        "--ef",
+        "64",
+        "--ground-truth",
+        s(&d.join("gt.ivecs")),
+        "--json",
+        "--backend",
+        "cranelift",
+    ]));
+    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let recall = line["recall"].as_f64().unwrap();
+    assert!(recall >= 0.9, "sq8 recall@10 {recall}");
+    let o = hektor(&[
+        "build",
+        "--input",
+        s(&d.join("base.fvecs")),
+        "--metric",
+        "l2",
+        "--dtype",
+        "f16",
+        "--output",
+        s(&index),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("f16"));
 }

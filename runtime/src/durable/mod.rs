@@ -14,8 +14,9 @@ mod wal;
 
 pub use wal::{Op, Record};
 
-use crate::index::{FileError, HnswIndex, IndexError, IndexFile, IndexKernels, Scratch};
-use hektor_kernels::Metric;
+use crate::index::{
+    FileError, HnswIndex, IndexError, IndexFile, IndexKernels, IndexParams, Scratch,
+};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use thiserror::Error;
@@ -105,16 +106,17 @@ impl DurableIndex {
         })
     }
 
-    /// Opens the index at `path`, compiling its kernels with `kernels`,
-    /// and replays its log.
+    /// Opens the index at `path`, compiling its kernels with `kernels` (from
+    /// the file's parameters: metric, dimension, traversal), and replays
+    /// its log.
     pub fn open(
         path: &Path,
-        kernels: impl FnOnce(Metric, usize) -> Result<IndexKernels, String>,
+        kernels: impl FnOnce(&IndexParams) -> Result<IndexKernels, String>,
         max_elements: usize,
     ) -> Result<(Self, OpenReport), DurableError> {
         let file = IndexFile::open(path)?;
         let (checkpoint, lineage) = (file.checkpoint(), file.lineage());
-        let k = kernels(file.metric(), file.dim()).map_err(DurableError::Kernels)?;
+        let k = kernels(&file.params()).map_err(DurableError::Kernels)?;
         let dim = file.dim();
         let index = file.load(k, max_elements)?;
         let log_path = wal_path(path);

@@ -101,7 +101,7 @@ impl HnswIndex {
                 // SAFETY: `allocate` reserved ids first..first+rows for this
                 // call, and `next` hands each to one thread; nothing links
                 // to it yet.
-                unsafe { self.store.write(id, &data[i * dim..(i + 1) * dim]) };
+                unsafe { self.write_rows(id, &data[i * dim..(i + 1) * dim])? };
                 self.set_label(id, labels.map_or(first_label + i as u32, |l| l[i]));
                 self.link_node(id, &mut s);
                 self.mark_linked(id);

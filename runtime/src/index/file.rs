@@ -27,7 +27,9 @@
 //! old one, so an index file is always either the old or the new one.
 
 use super::graph::MAX_LEVEL;
-use super::{EntryPoint, HnswIndex, IndexError, IndexKernels, IndexParams, DELETED, LINKED};
+use super::{
+    EntryPoint, HnswIndex, IndexError, IndexKernels, IndexParams, Traversal, DELETED, LINKED,
+};
 use hektor_kernels::Metric;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -94,6 +96,9 @@ struct Section {
 #[derive(Debug, Clone)]
 struct Header {
     metric: Metric,
+    /// Codes are not stored: they are quantized again from the vectors on
+    /// load (deterministic, and a quarter of a pass over the f32 rows).
+    traversal: Traversal,
     dim: usize,
     stride: usize,
     m: usize,
@@ -163,7 +168,11 @@ impl Header {
         put(0, &MAGIC);
         put(8, &FORMAT_VERSION.to_le_bytes());
         put(12, &BYTE_ORDER_TAG.to_le_bytes());
-        put(24, &[metric_code(self.metric), 0, 0, 0]);
+        let traversal = match self.traversal {
+            Traversal::F32 => 0,
+            Traversal::Sq8 => 1,
+        };
+        put(24, &[metric_code(self.metric), traversal, 0, 0]);
         put(28, &(self.dim as u32).to_le_bytes());
         put(32, &(self.stride as u32).to_le_bytes());
         put(36, &(self.m as u32).to_le_bytes());
@@ -216,6 +225,11 @@ impl Header {
         }
         let metric = metric_from_code(page[24])
             .ok_or_else(|| corrupt(format!("unknown metric code {}", page[24])))?;
+        let traversal = match page[25] {
+            0 => Traversal::F32,
+            1 => Traversal::Sq8,
+            t => return Err(corrupt(format!("unknown traversal code {t}"))),
+        };
         let dim = f.u32(28) as usize;
         let stride = f.u32(32) as usize;
         let m = f.u32(36) as usize;
@@ -258,6 +272,7 @@ impl Header {
         }
         Ok(Header {
             metric,
+            traversal,
             dim,
             stride,
             m,
@@ -404,6 +419,7 @@ impl IndexFile {
             ef_construction: self.header.ef_construction,
             max_elements: self.header.count.max(1),
             seed: self.header.seed,
+            traversal: self.header.traversal,
         }
     }
 
@@ -582,6 +598,18 @@ impl IndexFile {
             }
             index.entry.store(e.pack(), Ordering::Release);
         }
+        if let Some(codes) = &index.codes {
+            for id in 0..n as u32 {
+                // SAFETY: the index is not shared yet, and row `id` was
+                // just read; nothing else writes code rows.
+                unsafe { codes.write(id, index.store.components(id)) }.map_err(|source| {
+                    FileError::Index {
+                        path: self.path.clone(),
+                        source,
+                    }
+                })?;
+            }
+        }
         index.allocated.store(n, Ordering::Release);
         index.linked.store(n, Ordering::Release);
         index.deleted_count.store(deleted, Ordering::Release);
@@ -722,6 +750,7 @@ impl HnswIndex {
 
             let header = Header {
                 metric: self.params.metric,
+                traversal: self.params.traversal,
                 dim: self.params.dim,
                 stride,
                 m: self.params.m,
@@ -756,6 +785,7 @@ mod tests {
     fn the_header_round_trips_and_its_checksum_guards_every_byte() {
         let h = Header {
             metric: Metric::Cosine,
+            traversal: Traversal::Sq8,
             dim: 100,
             stride: 112,
             m: 16,

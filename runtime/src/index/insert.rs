@@ -65,8 +65,9 @@ impl HnswIndex {
         let top = level.min(entry.level);
         let mut chosen = std::mem::take(&mut s.chosen);
         chosen.resize_with(top as usize + 1, Vec::new);
+        let space = super::search::Floats { index: self, query };
         for l in (0..=top).rev() {
-            unsafe { self.search_layer(query, nearest, self.params.ef_construction, l, false, s) };
+            unsafe { self.search_layer(&space, nearest, self.params.ef_construction, l, false, s) };
             s.found.clear();
             s.found.extend(s.top.drain());
             s.found.sort_unstable();

@@ -24,6 +24,9 @@ pub fn storage_metric(metric: Metric) -> Metric {
 pub struct IndexKernels {
     pub gather: Kernel,
     pub pair: Kernel,
+    /// The `i8` gather kernel graph search walks with, for indexes that
+    /// traverse on SQ8 codes ([`super::Traversal::Sq8`]).
+    pub codes: Option<Kernel>,
     pub prepared: Vec<PreparedKernel>,
 }
 
@@ -56,8 +59,37 @@ impl IndexKernels {
         Ok(IndexKernels {
             gather: get(Shape::Gather)?,
             pair: get(Shape::Pair)?,
+            codes: None,
             prepared: registry.iter().cloned().collect(),
         })
+    }
+
+    /// These kernels plus the `i8` gather kernel for SQ8 traversal (the
+    /// user's metric: quantized rows carry their own norms).
+    pub fn with_codes(
+        mut self,
+        metric: Metric,
+        backend: &dyn Backend,
+        book: &ScheduleBook,
+    ) -> Result<Self, RegistryError> {
+        let dim = self.gather.spec().dim;
+        let request = PrepareRequest {
+            dim,
+            dtype: ElementType::I8,
+            metrics: &[metric],
+            shapes: &[Shape::Gather],
+            schedule_override: None,
+            time_budget: None,
+        };
+        let registry = KernelRegistry::prepare(&[backend], book, &request, |_| {})?;
+        let spec = KernelSpec::new(metric, ElementType::I8, dim, Shape::Gather)?;
+        let kernel = registry
+            .get(&spec)
+            .cloned()
+            .ok_or(RegistryError::NotPrepared(spec))?;
+        self.prepared.extend(registry.iter().cloned());
+        self.codes = Some(kernel);
+        Ok(self)
     }
 
     /// Elements per row the kernels read (components, padding, stored norm).

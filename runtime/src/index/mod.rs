@@ -25,6 +25,7 @@ mod visited;
 pub use build::{BuildProgress, PROGRESS_EVERY};
 pub use file::{FileError, IndexFile, FORMAT_VERSION};
 pub use kernels::{storage_metric, IndexKernels};
+use search::{Codes, Floats, Space};
 pub use search::{Neighbor, Scratch};
 
 use crate::memory::{MemoryError, Region};
@@ -32,7 +33,7 @@ use graph::Graph;
 use hektor_kernels::Metric;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use store::VectorStore;
+use store::{CodeStore, VectorStore};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -57,6 +58,8 @@ pub enum IndexError {
     UnknownId { id: u32, len: usize },
     #[error("vector {id} is already deleted")]
     AlreadyDeleted { id: u32 },
+    #[error("cannot quantize the vector: {0}")]
+    Quantize(String),
     #[error("invalid parameter: {0}")]
     Parameter(String),
     #[error("the index's kernels do not match it: {0}")]
@@ -78,6 +81,21 @@ pub struct IndexParams {
     pub max_elements: usize,
     /// Seeds the level draw.
     pub seed: u64,
+    /// What graph search walks on.
+    pub traversal: Traversal,
+}
+
+/// What graph search computes distances on. The graph is always built on
+/// the f32 vectors, and results always carry exact f32 distances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Traversal {
+    /// The f32 rows.
+    #[default]
+    F32,
+    /// SQ8 codes (`i8`, per-vector scale and offset) on the `i8` gather
+    /// kernel; the `ef` best candidates are re-ranked with exact f32
+    /// distances. A quarter of the bytes per visited node.
+    Sq8,
 }
 
 impl IndexParams {
@@ -89,6 +107,7 @@ impl IndexParams {
             ef_construction: 200,
             max_elements: 1 << 20,
             seed: 1,
+            traversal: Traversal::F32,
         }
     }
 
@@ -147,6 +166,8 @@ pub struct HnswIndex {
     level_scale: f64,
     kernels: IndexKernels,
     store: VectorStore,
+    /// SQ8 rows, for [`Traversal::Sq8`].
+    codes: Option<CodeStore>,
     graph: Graph,
     /// Per node: [`LINKED`] once its row and lists are in place, then
     /// [`DELETED`] when deleted.
@@ -197,6 +218,15 @@ impl HnswIndex {
                 )));
             }
         }
+        let codes = match (params.traversal, &kernels.codes) {
+            (Traversal::F32, _) => None,
+            (Traversal::Sq8, Some(k)) => Some(CodeStore::new(k.row_len(), params.max_elements)?),
+            (Traversal::Sq8, None) => {
+                return Err(IndexError::Kernels(
+                    "SQ8 traversal needs the i8 gather kernel (IndexKernels::with_codes)".into(),
+                ))
+            }
+        };
         if stride < kernels.row_len() {
             return Err(IndexError::Kernels(format!(
                 "kernels read {} elements per row, rows are {stride} apart",
@@ -218,6 +248,7 @@ impl HnswIndex {
             label_offset: 0,
             compacted: 0,
             store,
+            codes,
             kernels,
             params,
             allocated: AtomicUsize::new(0),
@@ -258,6 +289,7 @@ impl HnswIndex {
     pub fn scratch(&self) -> Result<Scratch, IndexError> {
         Ok(Scratch::new(
             self.store.row_len(),
+            self.codes.as_ref().map_or(0, |c| c.row_len()),
             self.params.max_elements,
             self.graph.m0() + 1,
         )?)
@@ -305,11 +337,26 @@ impl HnswIndex {
         let label = self.label_for_new(id)?;
         // SAFETY: `allocate` handed `id` to this call alone, and nothing
         // links to it yet.
-        unsafe { self.store.write(id, vector) };
+        unsafe { self.write_rows(id, vector)? };
         self.set_label(id, label);
         self.link_node(id, s);
         self.mark_linked(id);
         Ok(label)
+    }
+
+    /// Writes node `id`'s f32 row and (SQ8) its codes.
+    ///
+    /// # Safety
+    /// As for [`VectorStore::write`].
+    unsafe fn write_rows(&self, id: u32, vector: &[f32]) -> Result<(), IndexError> {
+        // SAFETY: forwarded to the caller.
+        unsafe {
+            self.store.write(id, vector);
+            match &self.codes {
+                Some(codes) => codes.write(id, vector),
+                None => Ok(()),
+            }
+        }
     }
 
     /// The label a node inserted now at `id` gets.
@@ -446,7 +493,30 @@ impl HnswIndex {
             for level in (1..=entry.level).rev() {
                 nearest = self.greedy(q, nearest, level, s);
             }
-            self.search_layer(q, nearest, ef.max(k), 0, true, s);
+            match (&self.codes, &self.kernels.codes) {
+                (Some(store), Some(kernel)) => {
+                    hektor_kernels::quant::quantize_into::<i8>(query, &mut s.query_codes)
+                        .map_err(|e| IndexError::Quantize(e.to_string()))?;
+                    let space = Codes {
+                        store,
+                        kernel,
+                        query: s.query_codes.as_ptr(),
+                    };
+                    s.batch_ids.clear();
+                    s.batch_ids.push(nearest.id);
+                    space.distances(&s.batch_ids, &mut s.batch_distances);
+                    nearest.distance = s.batch_distances[0];
+                    self.search_layer(&space, nearest, ef.max(k), 0, true, s);
+                    self.rerank(q, s);
+                }
+                _ => {
+                    let space = Floats {
+                        index: self,
+                        query: q,
+                    };
+                    self.search_layer(&space, nearest, ef.max(k), 0, true, s);
+                }
+            }
         }
         while s.top.len() > k {
             s.top.pop();
@@ -457,6 +527,24 @@ impl HnswIndex {
             n.id = self.label_of(n.id);
         }
         Ok(())
+    }
+
+    /// Replaces the approximate (code) distances of the candidates in
+    /// `s.top` with exact f32 ones.
+    ///
+    /// # Safety
+    /// `query` is the prepared f32 query; the candidates are written nodes.
+    unsafe fn rerank(&self, query: *const f32, s: &mut Scratch) {
+        s.batch_ids.clear();
+        s.batch_ids.extend(s.top.drain().map(|n| n.id));
+        // SAFETY: forwarded to the caller.
+        unsafe { self.distances(query, &s.batch_ids, &mut s.batch_distances) };
+        s.top.extend(
+            s.batch_ids
+                .iter()
+                .zip(&s.batch_distances)
+                .map(|(&id, &distance)| Neighbor { id, distance }),
+        );
     }
 
     /// [`HnswIndex::search_into`], allocating the result.

@@ -47,6 +47,8 @@ pub struct Scratch {
     pub(super) batch_distances: Vec<f32>,
     /// The prepared query (kernel row layout, cache-line aligned).
     pub(super) query: AlignedBuf<f32>,
+    /// The query's SQ8 row, for indexes that traverse on codes.
+    pub(super) query_codes: AlignedBuf<i8>,
     /// Sorted results of the last layer search (inserts).
     pub(super) found: Vec<Neighbor>,
     pub(super) selected: Vec<Neighbor>,
@@ -58,6 +60,7 @@ pub struct Scratch {
 impl Scratch {
     pub(super) fn new(
         row_len: usize,
+        code_row_len: usize,
         max_nodes: usize,
         max_degree: usize,
     ) -> Result<Self, crate::memory::MemoryError> {
@@ -68,11 +71,74 @@ impl Scratch {
             batch_ids: Vec::with_capacity(max_degree + 1),
             batch_distances: vec![0.0; max_degree + 1],
             query: AlignedBuf::zeroed(row_len),
+            query_codes: AlignedBuf::zeroed(code_row_len),
             found: Vec::new(),
             selected: Vec::new(),
             selected_ids: Vec::new(),
             chosen: Vec::new(),
         })
+    }
+}
+
+/// Where a layer search measures distances: the f32 rows, or the SQ8
+/// codes (a different query encoding and kernel, the same graph).
+pub(super) trait Space {
+    /// Distances from the space's query to `ids`, into `out[..ids.len()]`.
+    ///
+    /// # Safety
+    /// Every id is an allocated node whose rows are written.
+    unsafe fn distances(&self, ids: &[u32], out: &mut Vec<f32>);
+    /// Starts loading `id`'s row.
+    fn prefetch(&self, id: u32);
+}
+
+/// The f32 rows, with a query in kernel layout.
+pub(super) struct Floats<'a> {
+    pub index: &'a HnswIndex,
+    pub query: *const f32,
+}
+
+impl Space for Floats<'_> {
+    #[inline]
+    unsafe fn distances(&self, ids: &[u32], out: &mut Vec<f32>) {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.index.distances(self.query, ids, out) }
+    }
+    #[inline]
+    fn prefetch(&self, id: u32) {
+        prefetch(self.index.store.row_start(id).cast());
+    }
+}
+
+/// The SQ8 codes, with a quantized query.
+pub(super) struct Codes<'a> {
+    pub store: &'a super::store::CodeStore,
+    pub kernel: &'a hektor_codegen::Kernel,
+    pub query: *const i8,
+}
+
+impl Space for Codes<'_> {
+    #[inline]
+    unsafe fn distances(&self, ids: &[u32], out: &mut Vec<f32>) {
+        if out.len() < ids.len() {
+            out.resize(ids.len(), 0.0);
+        }
+        // SAFETY: the query holds a full quantized row, every id's code row
+        // is written (codes are written before a node is linked), and `out`
+        // was just sized.
+        unsafe {
+            self.kernel.gather_unchecked(
+                self.query,
+                self.store.base(),
+                self.store.stride(),
+                ids,
+                out.as_mut_ptr(),
+            )
+        }
+    }
+    #[inline]
+    fn prefetch(&self, id: u32) {
+        prefetch(self.store.row_start(id));
     }
 }
 
@@ -165,9 +231,9 @@ impl HnswIndex {
     /// # Safety
     /// As for [`HnswIndex::distances`]; `entry` is a node at `level` or
     /// above.
-    pub(super) unsafe fn search_layer(
+    pub(super) unsafe fn search_layer<S: Space>(
         &self,
-        query: *const f32,
+        space: &S,
         entry: Neighbor,
         ef: usize,
         level: u8,
@@ -200,14 +266,14 @@ impl HnswIndex {
                     s.batch_ids.push(id);
                     // Every row's first line in flight at once: the gather
                     // kernel's own prefetch then covers the rest of each row.
-                    prefetch(self.store.row_start(id).cast());
+                    space.prefetch(id);
                 }
             }
             if s.batch_ids.is_empty() {
                 continue;
             }
             // SAFETY: linked ids are written nodes; forwarded to the caller.
-            unsafe { self.distances(query, &s.batch_ids, &mut s.batch_distances) };
+            unsafe { space.distances(&s.batch_ids, &mut s.batch_distances) };
             for (&id, &distance) in s.batch_ids.iter().zip(&s.batch_distances) {
                 if s.top.len() < ef || distance < bound {
                     let n = Neighbor { id, distance };

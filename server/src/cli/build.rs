@@ -8,7 +8,7 @@ use super::Failure;
 use hektor_kernels::Metric;
 use hektor_runtime::dataset::load_vectors;
 use hektor_runtime::durable::DurableIndex;
-use hektor_runtime::index::{HnswIndex, IndexParams};
+use hektor_runtime::index::{HnswIndex, IndexParams, Traversal};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -20,10 +20,10 @@ pub struct BuildArgs {
     /// Distance: l2 (squared Euclidean), ip (1 − a·b) or cosine.
     #[arg(long, value_parser = args::vector_metric)]
     metric: Metric,
-    /// Element type the index stores: f32 (sq8 and f16 indexes come with
-    /// quantized traversal).
-    #[arg(long, default_value = "f32")]
-    dtype: String,
+    /// What graph search walks on: f32, or sq8 (i8 codes with per-vector
+    /// scale and offset, re-ranked with exact f32 distances).
+    #[arg(long, default_value = "f32", value_parser = super::engine::traversal)]
+    dtype: Traversal,
     /// Links per node (2·m at level 0).
     #[arg(long, default_value_t = 16)]
     m: usize,
@@ -46,12 +46,6 @@ pub struct BuildArgs {
 }
 
 pub fn run(a: BuildArgs) -> Result<(), Failure> {
-    if a.dtype != "f32" {
-        return Err(Failure::Usage(format!(
-            "--dtype {}: this version builds f32 indexes only (sq8 and f16 storage are not implemented yet)",
-            a.dtype
-        )));
-    }
     let started = Instant::now();
     let t = Instant::now();
     let data = load_vectors(&a.input)?;
@@ -62,7 +56,7 @@ pub fn run(a: BuildArgs) -> Result<(), Failure> {
         a.input.display(),
         t.elapsed().as_secs_f64()
     );
-    let kernels = index_kernels(a.metric, data.dim(), a.backend)?;
+    let kernels = index_kernels(a.metric, data.dim(), a.dtype, a.backend)?;
     print_kernels(&kernels);
     let threads = match a.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -72,6 +66,7 @@ pub fn run(a: BuildArgs) -> Result<(), Failure> {
         m: a.m,
         ef_construction: a.ef_construction,
         max_elements: a.max_elements.unwrap_or(2 * data.len()).max(data.len()),
+        traversal: a.dtype,
         ..IndexParams::new(a.metric, data.dim())
     };
     let t = Instant::now();

@@ -11,7 +11,7 @@ use super::Failure;
 use hektor_kernels::Metric;
 use hektor_runtime::dataset::gen::{generate_with_progress, GenSpec, Kind};
 use hektor_runtime::dataset::Neighbors;
-use hektor_runtime::index::{HnswIndex, IndexParams};
+use hektor_runtime::index::{HnswIndex, IndexParams, Traversal};
 use hektor_runtime::ExactSearch;
 use std::time::Instant;
 
@@ -35,6 +35,9 @@ pub struct DemoArgs {
     /// Distance: l2, ip or cosine.
     #[arg(long, default_value = "l2", value_parser = super::args::vector_metric)]
     metric: Metric,
+    /// What graph search walks on: f32, or sq8 codes re-ranked in f32.
+    #[arg(long, default_value = "f32", value_parser = super::engine::traversal)]
+    dtype: Traversal,
     #[arg(long, default_value_t = 16)]
     m: usize,
     #[arg(long, default_value_t = 200)]
@@ -89,12 +92,13 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
     );
     drop(exact);
 
-    let kernels = index_kernels(a.metric, a.dim, a.backend)?;
+    let kernels = index_kernels(a.metric, a.dim, a.dtype, a.backend)?;
     let params = IndexParams {
         m: a.m,
         ef_construction: a.ef_construction,
         max_elements: n,
         seed: a.seed,
+        traversal: a.dtype,
         ..IndexParams::new(a.metric, a.dim)
     };
     let t = Instant::now();

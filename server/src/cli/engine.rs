@@ -4,7 +4,7 @@
 use super::args::{self, BackendArg};
 use super::Failure;
 use hektor_kernels::Metric;
-use hektor_runtime::index::IndexKernels;
+use hektor_runtime::index::{IndexKernels, Traversal};
 use hektor_runtime::tuning::default_tuning_path;
 use hektor_runtime::ScheduleBook;
 
@@ -22,6 +22,7 @@ pub fn default_backend() -> BackendArg {
 pub fn index_kernels(
     metric: Metric,
     dim: usize,
+    traversal: Traversal,
     backend: Option<BackendArg>,
 ) -> Result<IndexKernels, Failure> {
     let backend = args::backend(backend.unwrap_or_else(default_backend), None)?;
@@ -29,7 +30,21 @@ pub fn index_kernels(
     for w in &book.warnings {
         eprintln!("warning: {w}");
     }
-    Ok(IndexKernels::compile(metric, dim, backend.as_ref(), &book)?)
+    let kernels = IndexKernels::compile(metric, dim, backend.as_ref(), &book)?;
+    Ok(match traversal {
+        Traversal::F32 => kernels,
+        Traversal::Sq8 => kernels.with_codes(metric, backend.as_ref(), &book)?,
+    })
+}
+
+/// `--dtype` of build and demo: what the graph search walks on.
+pub fn traversal(s: &str) -> Result<Traversal, String> {
+    match s {
+        "f32" => Ok(Traversal::F32),
+        "sq8" => Ok(Traversal::Sq8),
+        "f16" => Err("f16 storage is not implemented yet (f32 and sq8 are)".into()),
+        other => Err(format!("unknown dtype `{other}` (expected f32 or sq8)")),
+    }
 }
 
 /// One line per kernel: spec, tier, schedule, compile and verify time.

@@ -54,7 +54,7 @@ pub struct CompactArgs {
 fn open(path: &Path, backend: Option<BackendArg>) -> Result<DurableIndex, Failure> {
     let (index, report) = DurableIndex::open(
         path,
-        |metric, dim| index_kernels(metric, dim, backend).map_err(Failure::message),
+        |p| index_kernels(p.metric, p.dim, p.traversal, backend).map_err(Failure::message),
         0,
     )
     .map_err(|e| Failure::Runtime(e.to_string()))?;

@@ -62,7 +62,7 @@ pub fn run(a: SearchArgs) -> Result<(), Failure> {
     let t = Instant::now();
     let (durable, report) = DurableIndex::open(
         &a.index,
-        |metric, dim| index_kernels(metric, dim, a.backend).map_err(|f| f.message()),
+        |p| index_kernels(p.metric, p.dim, p.traversal, a.backend).map_err(|f| f.message()),
         0,
     )
     .map_err(|e| Failure::Runtime(e.to_string()))?;
