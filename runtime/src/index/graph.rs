@@ -151,7 +151,9 @@ impl Graph {
     #[inline]
     pub fn links_start(&self, id: u32, level: u8) -> *const AtomicU32 {
         if level == 0 {
-            self.level0.as_ptr().wrapping_add(id as usize * (1 + self.m0))
+            self.level0
+                .as_ptr()
+                .wrapping_add(id as usize * (1 + self.m0))
         } else {
             std::ptr::null()
         }
