@@ -13,12 +13,16 @@
 //! - [`floor`]: a plain streaming read of the rows, no arithmetic: the
 //!   memory-bandwidth floor `streaming.rs` measures the row kernels against.
 //!
+//! [`sweep`] holds what `benches/search.rs` measures an HNSW search sweep
+//! with: nearest-rank percentiles and recall@k, as `hektor search` does.
+//!
 //! Every peer computes exactly Hektor's quantities: l2 is the *squared*
 //! distance, ip is `1 - a·b`, cosine is `1 - a·b / (|a|·|b|)` (and `1` when
 //! a squared norm is below `f32::MIN_POSITIVE`).
 
 pub mod avx2;
 pub mod floor;
+pub mod sweep;
 
 pub use avx2::Avx2Kernels;
 pub use floor::ReadFloor;

@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: run the kernel benchmarks and summarise criterion's output.
 //! `--streaming` runs the `streaming` bench (rows from DRAM against a plain
-//! streaming read) instead of `kernels`.
+//! streaming read) instead of `kernels`; `--search` runs the `search` bench
+//! (Hektor's HNSW against hnsw_rs), which writes its own summary.
 
 use crate::cpu::CpuInfo;
 use crate::criterion;
@@ -15,6 +16,8 @@ pub struct Options {
     pub quick: bool,
     /// Run the `streaming` bench instead of `kernels`.
     pub streaming: bool,
+    /// Run the `search` bench instead of `kernels`.
+    pub search: bool,
     pub criterion_args: Vec<String>,
 }
 
@@ -38,7 +41,9 @@ fn cargo_args(opts: &Options) -> Vec<String> {
 }
 
 fn bench_name(opts: &Options) -> &'static str {
-    if opts.streaming {
+    if opts.search {
+        "search"
+    } else if opts.streaming {
         "streaming"
     } else {
         "kernels"
@@ -47,7 +52,9 @@ fn bench_name(opts: &Options) -> &'static str {
 
 /// The summary files under the target directory, without extension.
 fn summary_stem(opts: &Options) -> &'static str {
-    if opts.streaming {
+    if opts.search {
+        "bench-search-summary"
+    } else if opts.streaming {
         "bench-streaming-summary"
     } else {
         "bench-summary"
@@ -77,8 +84,12 @@ pub fn run(root: &Path, opts: &Options) -> Result<(), String> {
     process::header("cargo bench");
     process::run("cargo bench", &mut cmd)?;
 
-    process::header("summary");
     let target = target_dir(root);
+    if opts.search {
+        return report_search_summary(&target, opts, started);
+    }
+
+    process::header("summary");
     let dir = criterion_dir(&target);
     let records = criterion::load(&dir, Some(started))?;
     if records.is_empty() {
@@ -110,6 +121,33 @@ pub fn run(root: &Path, opts: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// The search bench measures recall and per-query latency itself (criterion
+/// cannot: it sees neither results nor single queries) and writes its own
+/// summary, already printed above; this says where it is, after checking
+/// that this run wrote it rather than an earlier one.
+fn report_search_summary(target: &Path, opts: &Options, started: SystemTime) -> Result<(), String> {
+    process::header("summary");
+    let stem = summary_stem(opts);
+    let mut paths = Vec::new();
+    for ext in ["md", "json"] {
+        let path = target.join(format!("{stem}.{ext}"));
+        let fresh = fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t >= started);
+        if !fresh {
+            return Err(format!(
+                "search bench summary missing ({} was not written by this run)",
+                path.display()
+            ));
+        }
+        paths.push(path);
+    }
+    for path in paths {
+        println!("search summary: {}", path.display());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +157,7 @@ mod tests {
         let opts = |quick, extra: &[&str]| Options {
             quick,
             streaming: false,
+            search: false,
             criterion_args: extra.iter().map(|s| s.to_string()).collect(),
         };
         assert_eq!(
@@ -149,6 +188,7 @@ mod tests {
         let opts = Options {
             quick: true,
             streaming: true,
+            search: false,
             criterion_args: vec!["stream-scan/l2".to_string()],
         };
         assert_eq!(
@@ -168,5 +208,53 @@ mod tests {
             ]
         );
         assert_eq!(summary_stem(&opts), "bench-streaming-summary");
+    }
+
+    #[test]
+    fn search_command() {
+        let opts = Options {
+            quick: true,
+            streaming: false,
+            search: true,
+            criterion_args: vec!["search/hektor".to_string()],
+        };
+        assert_eq!(
+            cargo_args(&opts),
+            [
+                "bench",
+                "-p",
+                "hektor-benches",
+                "--bench",
+                "search",
+                "--",
+                "--warm-up-time",
+                "0.5",
+                "--measurement-time",
+                "1",
+                "search/hektor"
+            ]
+        );
+        assert_eq!(summary_stem(&opts), "bench-search-summary");
+    }
+
+    #[test]
+    fn search_summary_must_come_from_this_run() {
+        let dir = std::env::temp_dir().join(format!("xtask-search-summary-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let opts = Options {
+            quick: false,
+            streaming: false,
+            search: true,
+            criterion_args: vec![],
+        };
+        let before = SystemTime::now() - Duration::from_secs(2);
+        assert!(report_search_summary(&dir, &opts, before).is_err());
+        for ext in ["md", "json"] {
+            fs::write(dir.join(format!("bench-search-summary.{ext}")), "x").unwrap();
+        }
+        assert!(report_search_summary(&dir, &opts, before).is_ok());
+        let later = SystemTime::now() + Duration::from_secs(3600);
+        assert!(report_search_summary(&dir, &opts, later).is_err());
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

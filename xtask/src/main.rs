@@ -20,12 +20,16 @@ commands:
       install missing system packages, check formatting, run clippy and all tests
       --no-install   do not check or install system packages
       --skip-lint    skip `cargo fmt --check` and `cargo clippy`
-  bench [--quick] [--streaming] [-- <criterion args>]
+  bench [--quick] [--streaming | --search] [-- <criterion args>]
       run the kernel benchmarks and write target/bench-summary.{md,json}
       --quick        shorter warm-up and measurement (noisier numbers)
       --streaming    run the `streaming` bench instead (scan and gather over a
                      512 MiB matrix streamed from DRAM, against a plain
                      streaming read); writes target/bench-streaming-summary.{md,json}
+      --search       run the `search` bench instead (Hektor's HNSW against the
+                     hnsw_rs crate on 100,000 clustered 128-dim vectors,
+                     HEKTOR_SEARCH_N to change n: recall@10, p50/p99, build
+                     time); writes target/bench-search-summary.{md,json}
   crash-test [--points N]
       the kill -9 soak: SIGKILL a process writing to a durable index at N
       random points (default 5000) and check every acknowledged write after
@@ -81,14 +85,22 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
             let mut opts = bench::Options {
                 quick: false,
                 streaming: false,
+                search: false,
                 criterion_args: passthrough,
             };
             for flag in flags {
                 match flag.as_str() {
                     "--quick" => opts.quick = true,
                     "--streaming" => opts.streaming = true,
+                    "--search" => opts.search = true,
                     other => return Err(unknown(other)),
                 }
+            }
+            // Each picks the one bench to run; both at once is ambiguous.
+            if opts.streaming && opts.search {
+                return Err(format!(
+                    "`--streaming` and `--search` pick different benches: give one\n\n{USAGE}"
+                ));
             }
             Ok(Command::Bench(opts))
         }
@@ -232,6 +244,7 @@ mod tests {
             Command::Bench(bench::Options {
                 quick: true,
                 streaming: false,
+                search: false,
                 criterion_args: args(&["pair/l2"]),
             })
         );
@@ -240,9 +253,31 @@ mod tests {
             Command::Bench(bench::Options {
                 quick: false,
                 streaming: true,
+                search: false,
                 criterion_args: vec![],
             })
         );
+    }
+
+    #[test]
+    fn bench_search_flag() {
+        assert_eq!(
+            parse_args(&args(&[
+                "bench",
+                "--search",
+                "--quick",
+                "--",
+                "search/hnsw_rs"
+            ]))
+            .unwrap(),
+            Command::Bench(bench::Options {
+                quick: true,
+                streaming: false,
+                search: true,
+                criterion_args: args(&["search/hnsw_rs"]),
+            })
+        );
+        assert!(parse_args(&args(&["bench", "--search", "--streaming"])).is_err());
     }
 
     #[test]
