@@ -570,6 +570,8 @@ impl HnswIndex {
     /// Bytes of memory the vectors and the graph occupy.
     pub fn memory_bytes(&self) -> usize {
         let n = self.len();
-        self.store.bytes(n) + self.graph.bytes(n) + n
+        let codes = self.codes.as_ref().map_or(0, |c| n * c.stride());
+        // Flags and labels: 1 + 4 bytes a node.
+        self.store.bytes(n) + codes + self.graph.bytes(n) + 5 * n
     }
 }
