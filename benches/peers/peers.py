@@ -294,6 +294,7 @@ def hektor_search_cmd(binary, data_dir, out_dir, a):
         "--k", str(a.k),
         "--ef", ",".join(str(e) for e in a.ef),
         "--ground-truth", os.path.join(data_dir, "gt.ivecs"),
+        "--warmup", str(a.warmup),
         "--json",
     ]  # fmt: skip
 
@@ -480,7 +481,8 @@ def build_parser():
     ap.add_argument("--engines", type=parse_engines, default=list(ALL_ENGINES))
     ap.add_argument("--hektor", default=None, help="path to the hektor binary (else Hektor is skipped)")
     ap.add_argument("--max-queries", type=int, default=None, help="use only the first N queries")
-    ap.add_argument("--warmup", type=int, default=100, help="untimed queries before each ef's timed pass")
+    ap.add_argument("--warmup", type=int, default=1000,
+                    help="untimed queries before each ef's timed pass, the same for every engine (Hektor's too)")
     return ap
 
 

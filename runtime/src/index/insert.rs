@@ -136,14 +136,18 @@ impl HnswIndex {
             if s.selected.len() >= m {
                 break;
             }
-            let keep = s.selected.is_empty() || {
-                // SAFETY: candidates are written nodes.
-                let row = unsafe { self.store.row(c.id) }.as_ptr();
-                unsafe { self.distances(row, &s.selected_ids, &mut s.batch_distances) };
-                s.batch_distances[..s.selected_ids.len()]
-                    .iter()
-                    .all(|&d| d >= c.distance)
-            };
+            // One pair at a time, stopping at the first kept node nearer
+            // to the candidate than the base is: most candidates are
+            // rejected by one of the first (nearest) kept nodes, so this
+            // computes a fraction of the distances a batched gather would.
+            // SAFETY: candidates and kept nodes are written nodes, and
+            // each row holds the `row_len` elements the pair kernel reads.
+            let row = unsafe { self.store.row(c.id) }.as_ptr();
+            let keep = s.selected_ids.iter().all(|&kept| {
+                let other = unsafe { self.store.row(kept) }.as_ptr();
+                let d = unsafe { self.kernels.pair.pair_unchecked(row, other) };
+                d >= c.distance
+            });
             if keep {
                 s.selected.push(c);
                 s.selected_ids.push(c.id);

@@ -106,6 +106,10 @@ impl Space for Floats<'_> {
     }
     #[inline]
     fn prefetch(&self, id: u32) {
+        // The first line only: the gather kernel prefetches whole rows
+        // ahead of the one it is on. (Prefetching 2, 4 or every line of
+        // each row here measured no faster at dim 384, and 18% slower for
+        // every line.)
         prefetch(self.index.store.row_start(id).cast());
     }
 }
