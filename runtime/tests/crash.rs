@@ -56,6 +56,8 @@ fn crash_child() {
     let index = open(Path::new(&path));
     let mut rng = StdRng::seed_from_u64(seed);
     let mut out = std::io::stdout().lock();
+    writeln!(out, "ready").unwrap();
+    out.flush().unwrap();
     loop {
         match rng.random_range(0..100) {
             0..80 => {
@@ -88,6 +90,11 @@ fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// libtest's own lines, printed before the child's first line.
+fn lines_before_ready(line: &str) -> bool {
+    line.is_empty() || line.starts_with("running ")
 }
 
 /// Runs `points` kill points; returns (acknowledged inserts, deletes).
@@ -123,16 +130,38 @@ fn run_points(points: usize, name: &str) -> (usize, usize) {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let (lines_tx, lines) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
         });
-        std::thread::sleep(Duration::from_micros(rng.random_range(0..40_000)));
+        // One point in five kills at a random time from the start (while
+        // the child opens the index and replays its log); the others wait
+        // until it is open, so that they land among its writes whatever
+        // the time opening takes.
+        if rng.random_range(0..5) > 0 {
+            // libtest prints lines of its own first (an empty one,
+            // `running 1 test`), and "ready" lands at the end of its
+            // `test crash_child ... ` line.
+            let mut seen = Vec::new();
+            loop {
+                match lines.recv_timeout(Duration::from_secs(30)) {
+                    Ok(line) if line.ends_with("ready") => break,
+                    Ok(line) if seen.len() < 4 && lines_before_ready(&line) => seen.push(line),
+                    other => panic!(
+                        "point {point}: the child did not open the index: {seen:?} then {other:?}"
+                    ),
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_micros(rng.random_range(0..20_000)));
         child.kill().unwrap();
         child.wait().unwrap();
-        for line in reader.join().unwrap() {
+        reader.join().unwrap();
+        for line in lines.try_iter() {
             match line.split_once(' ') {
                 Some(("i", id)) => {
                     inserted.insert(id.parse::<u32>().unwrap());
@@ -140,7 +169,7 @@ fn run_points(points: usize, name: &str) -> (usize, usize) {
                 Some(("d", id)) => {
                     deleted.insert(id.parse::<u32>().unwrap());
                 }
-                // "c", and libtest's own output before the child started.
+                // "ready", "c", and libtest's own output.
                 _ => {}
             }
         }
