@@ -4,17 +4,7 @@
 //! latencies are nearest-rank percentiles of per-query times, and recall@k
 //! counts the ids found among the first `k` of the exact ground truth.
 
-/// Nearest-rank percentile `p` (0..=100) of sorted samples: the smallest
-/// sample at least `p`% of the samples are ≤ to; NaN for no samples.
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    // The epsilon keeps 99.9% of 1000 at rank 999: in binary floating
-    // point the product is a hair above it.
-    let rank = (p / 100.0 * sorted.len() as f64 - 1e-9).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
+pub use hektor_runtime::stats::percentile;
 
 /// How many of `found` are among `truth` (the first `k` exact ids of one
 /// query). Duplicates in `found` count once each, as in `hektor search`;
@@ -64,16 +54,6 @@ pub fn smallest_ef_reaching(points: &[Point], target: f64) -> Option<&Point> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<f64> = (1..=1000).map(f64::from).collect();
-        assert_eq!(percentile(&v, 50.0), 500.0);
-        assert_eq!(percentile(&v, 99.0), 990.0);
-        assert_eq!(percentile(&v, 100.0), 1000.0);
-        assert_eq!(percentile(&[7.0], 99.0), 7.0);
-        assert!(percentile(&[], 50.0).is_nan());
-    }
 
     #[test]
     fn points_sort_latencies_and_count_recall() {

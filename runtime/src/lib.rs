@@ -12,6 +12,7 @@ pub mod index;
 pub mod memory;
 mod registry;
 mod schedules;
+pub mod stats;
 mod tiered;
 pub mod timing;
 pub mod tuning;

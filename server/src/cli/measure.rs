@@ -4,6 +4,7 @@
 
 use hektor_runtime::dataset::{Matrix, Neighbors};
 use hektor_runtime::index::{HnswIndex, Neighbor};
+use hektor_runtime::stats::percentile;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -22,17 +23,6 @@ pub struct SweepPoint {
     pub p999_us: f64,
     pub max_us: f64,
     pub queries: usize,
-}
-
-/// Nearest-rank percentile `p` (0..=100) of sorted samples.
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    // The epsilon keeps 99.9% of 1000 at rank 999: in binary floating
-    // point the product is a hair above it.
-    let rank = (p / 100.0 * sorted.len() as f64 - 1e-9).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// recall@k of `results` (one row of ids per query) against the first `k`
@@ -134,16 +124,6 @@ pub fn ef_list(s: &str) -> Result<Vec<usize>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<f64> = (1..=1000).map(f64::from).collect();
-        assert_eq!(percentile(&v, 50.0), 500.0);
-        assert_eq!(percentile(&v, 99.0), 990.0);
-        assert_eq!(percentile(&v, 99.9), 999.0);
-        assert_eq!(percentile(&v, 100.0), 1000.0);
-        assert_eq!(percentile(&[7.0], 99.9), 7.0);
-    }
 
     #[test]
     fn recall_counts_overlap_with_the_first_k() {
