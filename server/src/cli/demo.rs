@@ -3,15 +3,14 @@
 //! scan kernel, builds the index with a progress bar, and sweeps ef,
 //! printing recall@10 and latency per ef and the kernels the run compiled.
 
-use super::args::BackendArg;
-use super::engine::{index_kernels, mib, print_kernels};
+use super::engine::{index_kernels, mib, print_kernels, threads, GraphArgs};
 use super::measure::{ef_list, hnsw_search, print_table, sweep_point};
 use super::progress::Progress;
 use super::Failure;
 use hektor_kernels::Metric;
 use hektor_runtime::dataset::gen::{generate_with_progress, GenSpec, Kind};
 use hektor_runtime::dataset::Neighbors;
-use hektor_runtime::index::{HnswIndex, IndexParams, Traversal};
+use hektor_runtime::index::{HnswIndex, IndexParams};
 use hektor_runtime::ExactSearch;
 use std::time::Instant;
 
@@ -35,21 +34,10 @@ pub struct DemoArgs {
     /// Distance: l2, ip or cosine.
     #[arg(long, default_value = "l2", value_parser = super::args::vector_metric)]
     metric: Metric,
-    /// What graph search walks on: f32, or sq8 codes re-ranked in f32.
-    #[arg(long, default_value = "f32", value_parser = super::engine::traversal)]
-    dtype: Traversal,
-    #[arg(long, default_value_t = 16)]
-    m: usize,
-    #[arg(long, default_value_t = 200)]
-    ef_construction: usize,
-    /// Build threads (0 = every core).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    #[command(flatten)]
+    graph: GraphArgs,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Kernel backend (default: llvm when built in).
-    #[arg(long, value_enum)]
-    backend: Option<BackendArg>,
 }
 
 pub fn run(a: DemoArgs) -> Result<(), Failure> {
@@ -59,10 +47,7 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
         "hektor demo: {n} clustered vectors of dimension {}, {nq} queries, {} distance, k = {k}",
         a.dim, a.metric
     );
-    let threads = match a.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        t => t,
-    };
+    let threads = threads(a.graph.threads);
 
     let t = Instant::now();
     let bar = Progress::new("generating");
@@ -92,13 +77,13 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
     );
     drop(exact);
 
-    let kernels = index_kernels(a.metric, a.dim, a.dtype, a.backend)?;
+    let kernels = index_kernels(a.metric, a.dim, a.graph.dtype, a.graph.backend)?;
     let params = IndexParams {
-        m: a.m,
-        ef_construction: a.ef_construction,
+        m: a.graph.m,
+        ef_construction: a.graph.ef_construction,
         max_elements: n,
         seed: a.seed,
-        traversal: a.dtype,
+        traversal: a.graph.dtype,
         ..IndexParams::new(a.metric, a.dim)
     };
     let t = Instant::now();
@@ -111,8 +96,8 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
     let secs = t.elapsed().as_secs_f64();
     println!(
         "built HNSW  m {} ef_construction {} on {threads} threads in {secs:.2} s ({:.0} inserts/s), {:.1} MiB",
-        a.m,
-        a.ef_construction,
+        a.graph.m,
+        a.graph.ef_construction,
         n as f64 / secs,
         mib(index.memory_bytes())
     );

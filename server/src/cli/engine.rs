@@ -68,3 +68,32 @@ pub fn print_kernels(kernels: &IndexKernels) {
 pub fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1 << 20) as f64
 }
+
+/// The graph options `hektor build` and `hektor demo` share.
+#[derive(clap::Args)]
+pub struct GraphArgs {
+    /// What graph search walks on: f32, or sq8 (i8 codes with per-vector
+    /// scale and offset, re-ranked with exact f32 distances).
+    #[arg(long, default_value = "f32", value_parser = traversal)]
+    pub dtype: Traversal,
+    /// Links per node (2·m at level 0).
+    #[arg(long, default_value_t = 16)]
+    pub m: usize,
+    /// Candidate list size while building: higher builds slower, searches better.
+    #[arg(long, default_value_t = 200)]
+    pub ef_construction: usize,
+    /// Build threads (0 = every core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Kernel backend (default: llvm when built in).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendArg>,
+}
+
+/// `--threads 0` means every core.
+pub fn threads(requested: usize) -> usize {
+    match requested {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        t => t,
+    }
+}

@@ -164,7 +164,7 @@ pub fn run(a: GenArgs) -> Result<(), Failure> {
         kernel.schedule(),
         (kernel.stats().total + kernel.stats().verify).as_secs_f64() * 1e3,
         setup.saturating_sub(kernel.stats().total + kernel.stats().verify).as_secs_f64(),
-        threads(a.threads),
+        super::engine::threads(a.threads),
         secs * 1e9 / (a.queries as f64 * base_len as f64),
     )
     .ok();
@@ -183,13 +183,6 @@ pub fn run(a: GenArgs) -> Result<(), Failure> {
     )
     .ok();
     Ok(())
-}
-
-fn threads(requested: usize) -> usize {
-    match requested {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        t => t,
-    }
 }
 
 fn size(p: &Path) -> String {

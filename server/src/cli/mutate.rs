@@ -135,10 +135,7 @@ pub fn delete(a: DeleteArgs) -> Result<(), Failure> {
 pub fn compact(a: CompactArgs) -> Result<(), Failure> {
     let index = open(&a.index, a.backend)?;
     let before = (index.index().len(), index.index().memory_bytes());
-    let threads = match a.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        t => t,
-    };
+    let threads = super::engine::threads(a.threads);
     let t = Instant::now();
     let bar = Progress::new("compacting");
     let index = index
