@@ -310,6 +310,26 @@ fn insert_delete_and_compact_keep_ids_and_survive_reopening() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("99999"));
+    // Exact search skips deleted vectors and still returns k ids a query.
+    ok(&hektor(&[
+        "search",
+        "--index",
+        s(&index),
+        "--queries",
+        s(&extra.join("base.fvecs")),
+        "--k",
+        "2",
+        "--exact",
+        "--backend",
+        "cranelift",
+        "--output",
+        s(&d.join("exact.csv")),
+    ]));
+    let exact = std::fs::read_to_string(d.join("exact.csv")).unwrap();
+    assert!(
+        !exact.contains("3039") && !exact.contains("4294967295"),
+        "{exact}"
+    );
     let out = ok(&hektor(&[
         "compact",
         "--index",
@@ -340,6 +360,25 @@ fn insert_delete_and_compact_keep_ids_and_survive_reopening() {
     assert_eq!(ids.len(), 40, "{found}");
     assert_eq!(ids[1].trim(), "3001", "{found}");
     assert_ne!(ids[39].trim(), "3039", "a deleted id was returned: {found}");
+    // So does exact search after compaction (the labels have gaps now).
+    ok(&hektor(&[
+        "search",
+        "--index",
+        s(&index),
+        "--queries",
+        s(&extra.join("base.fvecs")),
+        "--k",
+        "1",
+        "--exact",
+        "--backend",
+        "cranelift",
+        "--output",
+        s(&d.join("exact2.csv")),
+    ]));
+    let exact = std::fs::read_to_string(d.join("exact2.csv")).unwrap();
+    let ids: Vec<&str> = exact.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(ids[1].trim(), "3001", "{exact}");
+    assert_ne!(ids[39].trim(), "3039", "{exact}");
 }
 
 #[test]

@@ -560,6 +560,15 @@ impl HnswIndex {
         Ok(out)
     }
 
+    /// The labels of every live (inserted, not deleted) vector, in
+    /// increasing order.
+    pub fn live_labels(&self) -> Vec<u32> {
+        (0..self.allocated() as u32)
+            .filter(|&id| self.is_linked(id) && !self.is_deleted_node(id))
+            .map(|id| self.label_of(id))
+            .collect()
+    }
+
     /// The stored components of the vector labelled `label`.
     pub fn vector(&self, label: u32) -> Result<&[f32], IndexError> {
         let id = self.node_of(label).ok_or_else(|| self.unknown(label))?;

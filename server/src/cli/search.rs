@@ -98,27 +98,24 @@ pub fn run(a: SearchArgs) -> Result<(), Failure> {
     let mut points = Vec::new();
     let mut last_ids = Vec::new();
     if a.exact {
-        let base = Matrix::new(
-            index.params().dim,
-            (0..index.len() as u32)
-                .flat_map(|id| {
-                    index
-                        .vector(id)
-                        .expect("ids below len are inserted")
-                        .to_vec()
-                })
-                .collect(),
-        )?;
+        // Brute force over the live vectors only, so that every query
+        // gets k results even when some vectors are deleted; hits are
+        // positions in `labels`.
+        let labels = index.live_labels();
+        let mut values = Vec::with_capacity(labels.len() * index.params().dim);
+        for &label in &labels {
+            values.extend_from_slice(
+                index
+                    .vector(label)
+                    .map_err(|e| Failure::Runtime(e.to_string()))?,
+            );
+        }
+        let base = Matrix::new(index.params().dim, values)?;
         let exact = ExactSearch::new(index.params().metric, &base, 1)?;
         let (point, ids) = sweep_point(&queries, k, None, gt.as_ref(), |q, ids| {
             let one = Matrix::new(q.len(), q.to_vec()).map_err(|e| e.to_string())?;
             let hits = exact.search(&one, k).map_err(|e| e.to_string())?;
-            ids.extend(
-                hits[0]
-                    .iter()
-                    .filter(|(id, _)| !index.is_deleted(*id))
-                    .map(|&(id, _)| id),
-            );
+            ids.extend(hits[0].iter().map(|&(at, _)| labels[at as usize]));
             Ok(())
         })
         .map_err(Failure::Runtime)?;
