@@ -33,7 +33,19 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
-ALL_ENGINES = ("hnswlib", "faiss", "usearch", "hektor")
+# hektor-sq8 / -f16 / -bit walk the graph on compact codes and re-rank the
+# candidates with exact f32 distances (`hektor build --dtype ...`).
+HEKTOR_ENGINES = ("hektor", "hektor-sq8", "hektor-f16", "hektor-bit")
+ALL_ENGINES = ("hnswlib", "faiss", "usearch") + HEKTOR_ENGINES
+
+
+def hektor_dtype(engine):
+    """The --dtype of a hektor engine name: hektor -> f32, hektor-sq8 -> sq8."""
+    return engine.split("-", 1)[1] if "-" in engine else "f32"
+
+
+def hektor_index_file(engine):
+    return "index.hektor" if engine == "hektor" else f"index-{hektor_dtype(engine)}.hektor"
 REQUIRED_HEKTOR_KEYS = ("ef", "k", "recall", "qps", "p50_us", "p90_us", "p99_us", "p999_us", "max_us")
 RECALL_TARGET = 0.95
 
@@ -274,22 +286,23 @@ def run_peer(name, base, queries, gt, a):
 # ----------------------------------------------------------------- hektor
 
 
-def hektor_build_cmd(binary, data_dir, out_dir, a):
+def hektor_build_cmd(binary, data_dir, out_dir, a, engine="hektor"):
     return [
         binary, "build",
         "--input", os.path.join(data_dir, "base.fvecs"),
         "--metric", a.metric,
+        "--dtype", hektor_dtype(engine),
         "--m", str(a.m),
         "--ef-construction", str(a.ef_construction),
         "--threads", str(a.threads_build),
-        "--output", os.path.join(out_dir, "index.hektor"),
+        "--output", os.path.join(out_dir, hektor_index_file(engine)),
     ]  # fmt: skip
 
 
-def hektor_search_cmd(binary, data_dir, out_dir, a):
+def hektor_search_cmd(binary, data_dir, out_dir, a, engine="hektor"):
     return [
         binary, "search",
-        "--index", os.path.join(out_dir, "index.hektor"),
+        "--index", os.path.join(out_dir, hektor_index_file(engine)),
         "--queries", os.path.join(data_dir, "queries.fvecs"),
         "--k", str(a.k),
         "--ef", ",".join(str(e) for e in a.ef),
@@ -299,7 +312,7 @@ def hektor_search_cmd(binary, data_dir, out_dir, a):
     ]  # fmt: skip
 
 
-def parse_hektor_json_lines(text, want_ef, want_k):
+def parse_hektor_json_lines(text, want_ef, want_k, engine="hektor"):
     """Parse `hektor search --json` stdout: one JSON object per ef per line.
     Lines that do not start with '{' are ignored (and returned) so a stray
     log line does not break the run; a JSON line missing a key, or a set of
@@ -321,7 +334,7 @@ def parse_hektor_json_lines(text, want_ef, want_k):
             raise ValueError(f"hektor search: line {ln} lacks {', '.join(missing)}: {s[:200]}")
         if int(obj["k"]) != want_k:
             raise ValueError(f"hektor search: line {ln} has k={obj['k']}, asked for {want_k}")
-        row = {"engine": "hektor", "ef": int(obj["ef"]), "k": int(obj["k"]), "recall": float(obj["recall"])}
+        row = {"engine": engine, "ef": int(obj["ef"]), "k": int(obj["k"]), "recall": float(obj["recall"])}
         for key in ("qps", "p50_us", "p90_us", "p99_us", "p999_us", "max_us"):
             row[key] = float(obj[key])
         if "mean_us" in obj:
@@ -333,27 +346,28 @@ def parse_hektor_json_lines(text, want_ef, want_k):
     return sorted(rows, key=lambda r: want_ef.index(r["ef"])), ignored
 
 
-def run_hektor(binary, data_dir, out_dir, a):
-    cmd = hektor_build_cmd(binary, data_dir, out_dir, a)
-    log("[hektor] " + " ".join(cmd))
+def run_hektor(binary, data_dir, out_dir, a, engine="hektor"):
+    tag = f"[{engine}]"
+    cmd = hektor_build_cmd(binary, data_dir, out_dir, a, engine)
+    log(tag + " " + " ".join(cmd))
     t0 = time.perf_counter()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     build_s = time.perf_counter() - t0
     if p.returncode != 0:
         raise RuntimeError(f"hektor build failed ({p.returncode}):\n{p.stderr[-4000:]}")
-    log(f"[hektor] built in {build_s:.2f}s (wall time of the build command, includes process start and file write)")
-    cmd = hektor_search_cmd(binary, data_dir, out_dir, a)
-    log("[hektor] " + " ".join(cmd))
+    log(f"{tag} built in {build_s:.2f}s (wall time of the build command, includes process start and file write)")
+    cmd = hektor_search_cmd(binary, data_dir, out_dir, a, engine)
+    log(tag + " " + " ".join(cmd))
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if p.returncode != 0:
         raise RuntimeError(f"hektor search failed ({p.returncode}):\n{p.stderr[-4000:]}")
-    rows, ignored = parse_hektor_json_lines(p.stdout, a.ef, a.k)
+    rows, ignored = parse_hektor_json_lines(p.stdout, a.ef, a.k, engine)
     for s in ignored:
-        log(f"[hektor] (non-JSON stdout line ignored) {s[:200]}")
+        log(f"{tag} (non-JSON stdout line ignored) {s[:200]}")
     for r in rows:
         r["build_s"] = build_s
         r["call_floor_us"] = None
-        log(f"[hektor] ef={r['ef']}: recall@{a.k}={r['recall']:.4f} p50={r['p50_us']:.1f}us p99={r['p99_us']:.1f}us")
+        log(f"{tag} ef={r['ef']}: recall@{a.k}={r['recall']:.4f} p50={r['p50_us']:.1f}us p99={r['p99_us']:.1f}us")
     return rows
 
 
@@ -383,14 +397,18 @@ def summary_lines(rows, engines, k, target=RECALL_TARGET):
                 f"{e}: smallest ef with recall@{k} >= {target} is {r['ef']} "
                 f"(recall {r['recall']:.4f}): p50 {r['p50_us']:.1f} us, p99 {r['p99_us']:.1f} us"
             )
-    h, b = best.get("hektor"), best.get("hnswlib")
-    if h is not None and b is not None:
-        out.append(
-            f"hektor / hnswlib at recall@{k} >= {target}: p50 {h['p50_us'] / b['p50_us']:.2f}x, "
-            f"p99 {h['p99_us'] / b['p99_us']:.2f}x (below 1 = Hektor faster; hnswlib includes its Python call floor)"
-        )
-    elif "hektor" in engines and "hnswlib" in engines:
-        out.append(f"hektor / hnswlib ratio: n/a (one of them does not reach recall@{k} >= {target})")
+    b = best.get("hnswlib")
+    for e in HEKTOR_ENGINES:
+        if e not in engines or "hnswlib" not in engines:
+            continue
+        h = best.get(e)
+        if h is not None and b is not None:
+            out.append(
+                f"{e} / hnswlib at recall@{k} >= {target}: p50 {h['p50_us'] / b['p50_us']:.2f}x, "
+                f"p99 {h['p99_us'] / b['p99_us']:.2f}x (below 1 = Hektor faster; hnswlib includes its Python call floor)"
+            )
+        else:
+            out.append(f"{e} / hnswlib ratio: n/a (one of them does not reach recall@{k} >= {target})")
     return out
 
 
@@ -418,7 +436,8 @@ def plot(rows, engines, key, path, title):
 
     plt.rcParams["svg.hashsalt"] = "hektor-peers"  # stable ids in the SVG
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    markers = {"hnswlib": "o", "faiss": "s", "usearch": "^", "hektor": "D"}
+    markers = {"hnswlib": "o", "faiss": "s", "usearch": "^", "hektor": "D",
+               "hektor-sq8": "P", "hektor-f16": "v", "hektor-bit": "*"}  # fmt: skip
     for e in engines:
         mine = sorted((r for r in rows if r["engine"] == e), key=lambda r: r["ef"])
         if not mine:
@@ -520,10 +539,11 @@ def main(argv=None):
 
     engines = list(a.engines)
     skipped = {}
-    if "hektor" in engines and not a.hektor:
-        skipped["hektor"] = "no --hektor binary given"
-    elif "hektor" in engines and not (os.path.isfile(a.hektor) and os.access(a.hektor, os.X_OK)):
-        skipped["hektor"] = f"{a.hektor} is not an executable file"
+    for e in (e for e in engines if e in HEKTOR_ENGINES):
+        if not a.hektor:
+            skipped[e] = "no --hektor binary given"
+        elif not (os.path.isfile(a.hektor) and os.access(a.hektor, os.X_OK)):
+            skipped[e] = f"{a.hektor} is not an executable file"
     for e in ("hnswlib", "faiss", "usearch"):
         if e in engines:
             mod = {"hnswlib": "hnswlib", "faiss": "faiss", "usearch": "usearch"}[e]
@@ -539,14 +559,14 @@ def main(argv=None):
     load_start = os.getloadavg()
     rows = []
     for e in engines:
-        if e == "hektor":
+        if e in HEKTOR_ENGINES:
             # A failing hektor (the binary is young) must not throw away the
             # peers' results: report it as skipped, loudly.
             try:
-                rows += run_hektor(os.path.abspath(a.hektor), a.data, a.out, a)
+                rows += run_hektor(os.path.abspath(a.hektor), a.data, a.out, a, e)
             except (RuntimeError, ValueError, OSError) as exc:
-                skipped["hektor"] = f"FAILED: {exc}"
-                log(f"*** HEKTOR FAILED: {exc}")
+                skipped[e] = f"FAILED: {exc}"
+                log(f"*** {e.upper()} FAILED: {exc}")
         else:
             rows += run_peer(e, base, queries, gt, a)
     engines = [e for e in engines if e not in skipped]

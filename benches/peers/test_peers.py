@@ -216,9 +216,10 @@ args = sys.argv[1:]
 def opt(name):
     return args[args.index(name) + 1]
 if args[0] == "build":
-    for o in ("--input", "--metric", "--m", "--ef-construction", "--threads", "--output"):
+    for o in ("--input", "--metric", "--dtype", "--m", "--ef-construction", "--threads", "--output"):
         opt(o)
     assert opt("--metric") in ("l2", "ip", "cosine"), opt("--metric")
+    assert opt("--dtype") in ("f32", "sq8", "f16", "bit"), opt("--dtype")
     open(opt("--output"), "w").write("fake index")
     print("built", file=sys.stderr)
 elif args[0] == "search":
@@ -279,6 +280,14 @@ class EndToEnd(unittest.TestCase):
         with open(os.path.join(self.out, "results.md")) as f:
             md = f.read()
         self.assertIn("| hektor | 16 | 0.9000 |", md)
+
+    def test_code_traversals_are_engines_of_their_own(self):
+        res = self.run_peers("hektor,hektor-sq8")
+        self.assertEqual([r["engine"] for r in res["rows"]], ["hektor"] * 2 + ["hektor-sq8"] * 2)
+        self.assertTrue(os.path.exists(os.path.join(self.out, "index.hektor")))
+        self.assertTrue(os.path.exists(os.path.join(self.out, "index-sq8.hektor")))
+        self.assertEqual(peers.hektor_dtype("hektor-bit"), "bit")
+        self.assertEqual(peers.hektor_dtype("hektor"), "f32")
 
     def test_missing_binary_is_skipped_visibly(self):
         res = self.main(["--data", self.data, "--out", self.out, "--engines", "hektor", "--ef", "16"])

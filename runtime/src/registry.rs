@@ -22,6 +22,11 @@ pub enum RegistryError {
     Codegen(#[from] CodegenError),
     #[error("no backend given could prepare {0}")]
     NotPrepared(KernelSpec),
+    #[error("{dtype} kernels are not available on the {backends} tier{plural} (f16 needs the LLVM tier: --backend llvm)", plural = if backends.contains(',') { "s" } else { "" })]
+    UnsupportedType {
+        dtype: hektor_kernels::ElementType,
+        backends: String,
+    },
 }
 
 /// One kernel ready to serve, with what it cost and how fast it is.
@@ -67,6 +72,13 @@ impl KernelRegistry {
         mut progress: impl FnMut(&PreparedKernel),
     ) -> Result<Self, RegistryError> {
         let mut registry = KernelRegistry::default();
+        if !backends.iter().any(|b| b.supports_dtype(req.dtype)) {
+            let names: Vec<&str> = backends.iter().map(|b| b.kind().name()).collect();
+            return Err(RegistryError::UnsupportedType {
+                dtype: req.dtype,
+                backends: names.join(", "),
+            });
+        }
         for &metric in req.metrics {
             for &shape in req.shapes {
                 let spec = KernelSpec::new(metric, req.dtype, req.dim, shape)?;

@@ -381,15 +381,16 @@ fn insert_delete_and_compact_keep_ids_and_survive_reopening() {
     assert_ne!(ids[39].trim(), "3039", "{exact}");
 }
 
-#[test]
-fn an_sq8_index_round_trips_through_its_file() {
-    let d = dir("sq8");
+/// Builds a `dtype` index with `backend`, reloads it from its file and
+/// returns recall@10 at ef 64.
+fn code_index_recall(dtype: &str, backend: &str) -> f64 {
+    let d = dir(&format!("codes-{dtype}"));
     ok(&hektor(&[
         "gen",
         "--n",
         "2000",
         "--dim",
-        "16",
+        "64",
         "--queries",
         "50",
         "--seed",
@@ -399,7 +400,7 @@ fn an_sq8_index_round_trips_through_its_file() {
         "--output",
         s(&d),
     ]));
-    let index = d.join("sq8.hektor");
+    let index = d.join("codes.hektor");
     ok(&hektor(&[
         "build",
         "--input",
@@ -407,9 +408,9 @@ fn an_sq8_index_round_trips_through_its_file() {
         "--metric",
         "l2",
         "--dtype",
-        "sq8",
+        dtype,
         "--backend",
-        "cranelift",
+        backend,
         "--output",
         s(&index),
     ]));
@@ -425,22 +426,67 @@ fn an_sq8_index_round_trips_through_its_file() {
         s(&d.join("gt.ivecs")),
         "--json",
         "--backend",
-        "cranelift",
+        backend,
     ]));
     let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    let recall = line["recall"].as_f64().unwrap();
+    line["recall"].as_f64().unwrap()
+}
+
+#[test]
+fn code_indexes_round_trip_through_their_files() {
+    let recall = code_index_recall("sq8", "cranelift");
     assert!(recall >= 0.9, "sq8 recall@10 {recall}");
-    let o = hektor(&[
-        "build",
-        "--input",
-        s(&d.join("base.fvecs")),
-        "--metric",
-        "l2",
-        "--dtype",
-        "f16",
+    // One bit per component: the f32 re-rank does most of the work.
+    let recall = code_index_recall("bit", "cranelift");
+    assert!(recall >= 0.5, "bit recall@10 {recall}");
+    if cfg!(feature = "llvm") {
+        let recall = code_index_recall("f16", "llvm");
+        assert!(recall >= 0.9, "f16 recall@10 {recall}");
+    } else {
+        eprintln!("SKIPPED: f16 needs the LLVM tier (build with --features llvm)");
+    }
+}
+
+#[test]
+fn an_unknown_dtype_is_refused_and_f16_needs_llvm() {
+    let d = dir("dtype");
+    ok(&hektor(&[
+        "gen",
+        "--n",
+        "100",
+        "--dim",
+        "8",
+        "--queries",
+        "5",
+        "--k",
+        "5",
         "--output",
-        s(&index),
-    ]);
+        s(&d),
+    ]));
+    let build = |dtype: &str, backend: &str| {
+        hektor(&[
+            "build",
+            "--input",
+            s(&d.join("base.fvecs")),
+            "--metric",
+            "l2",
+            "--dtype",
+            dtype,
+            "--backend",
+            backend,
+            "--output",
+            s(&d.join("x.hektor")),
+        ])
+    };
+    let o = build("f8", "cranelift");
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("f16"));
+    assert!(
+        text(&o.stderr).contains("f32, sq8, f16 or bit"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = build("f16", "cranelift");
+    assert_ne!(o.status.code(), Some(0));
+    assert!(text(&o.stderr).contains("LLVM"), "{}", text(&o.stderr));
+    assert!(!d.join("x.hektor").exists());
 }

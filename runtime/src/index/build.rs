@@ -23,7 +23,8 @@ impl HnswIndex {
     ) -> Result<Self, IndexError> {
         let rows = data.len() / params.dim.max(1);
         params.max_elements = params.max_elements.max(rows);
-        let index = HnswIndex::new(params, kernels)?;
+        let mut index = HnswIndex::new(params, kernels)?;
+        index.centre_codes_on(data);
         index.insert_batch(data, threads, progress)?;
         Ok(index)
     }
@@ -54,10 +55,19 @@ impl HnswIndex {
             }
         }
         let mut fresh = HnswIndex::new(self.params, self.kernels.clone())?;
+        fresh.centre_codes_on(&data);
         fresh.label_offset = self.next_label() - labels.len() as u64;
         fresh.compacted = labels.len();
         fresh.insert_rows(&data, Some(&labels), threads, progress)?;
         Ok(fresh)
+    }
+
+    /// Centres bit codes on the rows of `data` (before any is written).
+    fn centre_codes_on(&mut self, data: &[f32]) {
+        let dim = self.params.dim;
+        if let Some(codes) = &mut self.codes {
+            codes.centre_on(data.chunks_exact(dim));
+        }
     }
 
     /// Inserts rows with the given labels (sorted, below every label to

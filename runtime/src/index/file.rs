@@ -96,8 +96,8 @@ struct Section {
 #[derive(Debug, Clone)]
 struct Header {
     metric: Metric,
-    /// Codes are not stored: they are quantized again from the vectors on
-    /// load (deterministic, and a quarter of a pass over the f32 rows).
+    /// Codes are not stored: they are encoded again from the vectors on
+    /// load (deterministic, and a fraction of a pass over the f32 rows).
     traversal: Traversal,
     dim: usize,
     stride: usize,
@@ -171,6 +171,8 @@ impl Header {
         let traversal = match self.traversal {
             Traversal::F32 => 0,
             Traversal::Sq8 => 1,
+            Traversal::F16 => 2,
+            Traversal::Bit => 3,
         };
         put(24, &[metric_code(self.metric), traversal, 0, 0]);
         put(28, &(self.dim as u32).to_le_bytes());
@@ -228,6 +230,8 @@ impl Header {
         let traversal = match page[25] {
             0 => Traversal::F32,
             1 => Traversal::Sq8,
+            2 => Traversal::F16,
+            3 => Traversal::Bit,
             t => return Err(corrupt(format!("unknown traversal code {t}"))),
         };
         let dim = f.u32(28) as usize;
@@ -597,6 +601,13 @@ impl IndexFile {
                 )));
             }
             index.entry.store(e.pack(), Ordering::Release);
+        }
+        if let Some(codes) = &mut index.codes {
+            // Bit codes centre on the mean of the vectors loaded (whatever
+            // the build centred on: codes are derived, never stored).
+            let store = &index.store;
+            // SAFETY: rows `0..n` were just read; nothing writes them.
+            codes.centre_on((0..n as u32).map(|id| unsafe { store.components(id) }));
         }
         if let Some(codes) = &index.codes {
             for id in 0..n as u32 {

@@ -24,8 +24,8 @@ pub fn storage_metric(metric: Metric) -> Metric {
 pub struct IndexKernels {
     pub gather: Kernel,
     pub pair: Kernel,
-    /// The `i8` gather kernel graph search walks with, for indexes that
-    /// traverse on SQ8 codes ([`super::Traversal::Sq8`]).
+    /// The gather kernel graph search walks codes with, for indexes that
+    /// do not traverse on the f32 rows ([`super::Traversal`]).
     pub codes: Option<Kernel>,
     pub prepared: Vec<PreparedKernel>,
 }
@@ -64,25 +64,30 @@ impl IndexKernels {
         })
     }
 
-    /// These kernels plus the `i8` gather kernel for SQ8 traversal (the
-    /// user's metric: quantized rows carry their own norms).
+    /// These kernels plus the gather kernel that walks `traversal` codes
+    /// of a `metric` index ([`super::code_kernel`]); the f32 traversal
+    /// needs none and returns them unchanged.
     pub fn with_codes(
         mut self,
         metric: Metric,
+        traversal: super::Traversal,
         backend: &dyn Backend,
         book: &ScheduleBook,
     ) -> Result<Self, RegistryError> {
+        let Some((dtype, code_metric)) = super::code_kernel(traversal, metric) else {
+            return Ok(self);
+        };
         let dim = self.gather.spec().dim;
         let request = PrepareRequest {
             dim,
-            dtype: ElementType::I8,
-            metrics: &[metric],
+            dtype,
+            metrics: &[code_metric],
             shapes: &[Shape::Gather],
             schedule_override: None,
             time_budget: None,
         };
         let registry = KernelRegistry::prepare(&[backend], book, &request, |_| {})?;
-        let spec = KernelSpec::new(metric, ElementType::I8, dim, Shape::Gather)?;
+        let spec = KernelSpec::new(code_metric, dtype, dim, Shape::Gather)?;
         let kernel = registry
             .get(&spec)
             .cloned()

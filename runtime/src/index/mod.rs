@@ -14,6 +14,7 @@
 //! searches but is never returned.
 
 mod build;
+mod codes;
 mod file;
 mod graph;
 mod insert;
@@ -23,17 +24,19 @@ mod store;
 mod visited;
 
 pub use build::{BuildProgress, PROGRESS_EVERY};
+pub use codes::code_kernel;
 pub use file::{FileError, IndexFile, FORMAT_VERSION};
 pub use kernels::{storage_metric, IndexKernels};
 use search::{Codes, Floats, Space};
 pub use search::{Neighbor, Scratch};
 
 use crate::memory::{MemoryError, Region};
+use codes::CodeStore;
 use graph::Graph;
 use hektor_kernels::Metric;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use store::{CodeStore, VectorStore};
+use store::VectorStore;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -96,6 +99,38 @@ pub enum Traversal {
     /// kernel; the `ef` best candidates are re-ranked with exact f32
     /// distances. A quarter of the bytes per visited node.
     Sq8,
+    /// `f16` rows (cosine rows normalized) on the `f16` gather kernel,
+    /// re-ranked like SQ8. Half the bytes per visited node.
+    F16,
+    /// One sign bit per component (around the data's mean) on the
+    /// Hamming gather kernel, re-ranked like SQ8. A thirty-second of the
+    /// bytes per visited node, and far less information.
+    Bit,
+}
+
+impl Traversal {
+    pub const ALL: [Traversal; 4] = [
+        Traversal::F32,
+        Traversal::Sq8,
+        Traversal::F16,
+        Traversal::Bit,
+    ];
+
+    /// The name `--dtype` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Traversal::F32 => "f32",
+            Traversal::Sq8 => "sq8",
+            Traversal::F16 => "f16",
+            Traversal::Bit => "bit",
+        }
+    }
+}
+
+impl std::fmt::Display for Traversal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl IndexParams {
@@ -166,7 +201,7 @@ pub struct HnswIndex {
     level_scale: f64,
     kernels: IndexKernels,
     store: VectorStore,
-    /// SQ8 rows, for [`Traversal::Sq8`].
+    /// Code rows, for every traversal but [`Traversal::F32`].
     codes: Option<CodeStore>,
     graph: Graph,
     /// Per node: [`LINKED`] once its row and lists are in place, then
@@ -218,13 +253,24 @@ impl HnswIndex {
                 )));
             }
         }
-        let codes = match (params.traversal, &kernels.codes) {
-            (Traversal::F32, _) => None,
-            (Traversal::Sq8, Some(k)) => Some(CodeStore::new(k.row_len(), params.max_elements)?),
-            (Traversal::Sq8, None) => {
-                return Err(IndexError::Kernels(
-                    "SQ8 traversal needs the i8 gather kernel (IndexKernels::with_codes)".into(),
-                ))
+        let codes = match (codes::code_kernel(params.traversal, params.metric), &kernels.codes) {
+            (None, _) => None,
+            (Some((dtype, metric)), Some(k))
+                if k.spec().dtype == dtype && k.spec().metric == metric && k.spec().dim == params.dim =>
+            {
+                Some(CodeStore::new(
+                    params.traversal,
+                    params.metric,
+                    params.dim,
+                    k.row_len(),
+                    params.max_elements,
+                )?)
+            }
+            (Some((dtype, metric)), _) => {
+                return Err(IndexError::Kernels(format!(
+                    "{} traversal needs the {metric}.{dtype}.d{} gather kernel (IndexKernels::with_codes)",
+                    params.traversal, params.dim
+                )))
             }
         };
         if stride < kernels.row_len() {
@@ -289,7 +335,7 @@ impl HnswIndex {
     pub fn scratch(&self) -> Result<Scratch, IndexError> {
         Ok(Scratch::new(
             self.store.row_len(),
-            self.codes.as_ref().map_or(0, |c| c.row_len()),
+            self.codes.as_ref().map_or(0, |c| c.stride_bytes() / 8),
             self.params.max_elements,
             self.graph.m0() + 1,
         )?)
@@ -344,7 +390,7 @@ impl HnswIndex {
         Ok(label)
     }
 
-    /// Writes node `id`'s f32 row and (SQ8) its codes.
+    /// Writes node `id`'s f32 row and its codes (if it has them).
     ///
     /// # Safety
     /// As for [`VectorStore::write`].
@@ -495,18 +541,48 @@ impl HnswIndex {
             }
             match (&self.codes, &self.kernels.codes) {
                 (Some(store), Some(kernel)) => {
-                    hektor_kernels::quant::quantize_into::<i8>(query, &mut s.query_codes)
-                        .map_err(|e| IndexError::Quantize(e.to_string()))?;
-                    let space = Codes {
-                        store,
-                        kernel,
-                        query: s.query_codes.as_ptr(),
-                    };
-                    s.batch_ids.clear();
-                    s.batch_ids.push(nearest.id);
-                    space.distances(&s.batch_ids, &mut s.batch_distances);
-                    nearest.distance = s.batch_distances[0];
-                    self.search_layer(&space, nearest, ef.max(k), 0, true, s);
+                    store.encode(query, &mut s.query_codes)?;
+                    let query = s.query_codes.as_ptr();
+                    let ef = ef.max(k);
+                    match store.traversal() {
+                        Traversal::Sq8 => {
+                            let query = query.cast::<i8>();
+                            self.search_codes(
+                                &Codes {
+                                    store,
+                                    kernel,
+                                    query,
+                                },
+                                nearest,
+                                ef,
+                                s,
+                            )
+                        }
+                        Traversal::F16 => {
+                            let query = query.cast::<half::f16>();
+                            self.search_codes(
+                                &Codes {
+                                    store,
+                                    kernel,
+                                    query,
+                                },
+                                nearest,
+                                ef,
+                                s,
+                            )
+                        }
+                        Traversal::Bit => self.search_codes(
+                            &Codes {
+                                store,
+                                kernel,
+                                query,
+                            },
+                            nearest,
+                            ef,
+                            s,
+                        ),
+                        Traversal::F32 => unreachable!("f32 indexes have no code store"),
+                    }
                     self.rerank(q, s);
                 }
                 _ => {
@@ -527,6 +603,27 @@ impl HnswIndex {
             n.id = self.label_of(n.id);
         }
         Ok(())
+    }
+
+    /// Level 0 on codes, from `nearest` (found on the f32 upper levels).
+    ///
+    /// # Safety
+    /// As for [`HnswIndex::search_layer`].
+    unsafe fn search_codes<S: Space>(
+        &self,
+        space: &S,
+        mut nearest: Neighbor,
+        ef: usize,
+        s: &mut Scratch,
+    ) {
+        s.batch_ids.clear();
+        s.batch_ids.push(nearest.id);
+        // SAFETY: forwarded to the caller.
+        unsafe {
+            space.distances(&s.batch_ids, &mut s.batch_distances);
+            nearest.distance = s.batch_distances[0];
+            self.search_layer(space, nearest, ef, 0, true, s);
+        }
     }
 
     /// Replaces the approximate (code) distances of the candidates in
@@ -579,7 +676,7 @@ impl HnswIndex {
     /// Bytes of memory the vectors and the graph occupy.
     pub fn memory_bytes(&self) -> usize {
         let n = self.len();
-        let codes = self.codes.as_ref().map_or(0, |c| n * c.stride());
+        let codes = self.codes.as_ref().map_or(0, |c| n * c.stride_bytes());
         // Flags and labels: 1 + 4 bytes a node.
         self.store.bytes(n) + codes + self.graph.bytes(n) + 5 * n
     }

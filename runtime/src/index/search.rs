@@ -47,8 +47,8 @@ pub struct Scratch {
     pub(super) batch_distances: Vec<f32>,
     /// The prepared query (kernel row layout, cache-line aligned).
     pub(super) query: AlignedBuf<f32>,
-    /// The query's SQ8 row, for indexes that traverse on codes.
-    pub(super) query_codes: AlignedBuf<i8>,
+    /// The query's code row, for indexes that traverse on codes.
+    pub(super) query_codes: AlignedBuf<u64>,
     /// Sorted results of the last layer search (inserts).
     pub(super) found: Vec<Neighbor>,
     pub(super) selected: Vec<Neighbor>,
@@ -60,7 +60,7 @@ pub struct Scratch {
 impl Scratch {
     pub(super) fn new(
         row_len: usize,
-        code_row_len: usize,
+        code_row_words: usize,
         max_nodes: usize,
         max_degree: usize,
     ) -> Result<Self, crate::memory::MemoryError> {
@@ -71,7 +71,7 @@ impl Scratch {
             batch_ids: Vec::with_capacity(max_degree + 1),
             batch_distances: vec![0.0; max_degree + 1],
             query: AlignedBuf::zeroed(row_len),
-            query_codes: AlignedBuf::zeroed(code_row_len),
+            query_codes: AlignedBuf::zeroed(code_row_words),
             found: Vec::new(),
             selected: Vec::new(),
             selected_ids: Vec::new(),
@@ -80,7 +80,7 @@ impl Scratch {
     }
 }
 
-/// Where a layer search measures distances: the f32 rows, or the SQ8
+/// Where a layer search measures distances: the f32 rows, or compact
 /// codes (a different query encoding and kernel, the same graph).
 pub(super) trait Space {
     /// Distances from the space's query to `ids`, into `out[..ids.len()]`.
@@ -114,27 +114,29 @@ impl Space for Floats<'_> {
     }
 }
 
-/// The SQ8 codes, with a quantized query.
-pub(super) struct Codes<'a> {
-    pub store: &'a super::store::CodeStore,
+/// Code rows ([`super::codes::CodeStore`]) of element type `T`, with the
+/// query encoded the same way.
+pub(super) struct Codes<'a, T> {
+    pub store: &'a super::codes::CodeStore,
     pub kernel: &'a hektor_codegen::Kernel,
-    pub query: *const i8,
+    pub query: *const T,
 }
 
-impl Space for Codes<'_> {
+impl<T: hektor_kernels::Element> Space for Codes<'_, T> {
     #[inline]
     unsafe fn distances(&self, ids: &[u32], out: &mut Vec<f32>) {
         if out.len() < ids.len() {
             out.resize(ids.len(), 0.0);
         }
-        // SAFETY: the query holds a full quantized row, every id's code row
-        // is written (codes are written before a node is linked), and `out`
-        // was just sized.
+        // SAFETY: the query holds a full encoded row, every id's code row
+        // is written (codes are written before a node is linked), the
+        // stride is whole elements of `T` (rows are cache-line multiples),
+        // and `out` was just sized.
         unsafe {
             self.kernel.gather_unchecked(
                 self.query,
-                self.store.base(),
-                self.store.stride(),
+                self.store.base::<T>(),
+                self.store.stride_bytes() / std::mem::size_of::<T>(),
                 ids,
                 out.as_mut_ptr(),
             )

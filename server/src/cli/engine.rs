@@ -31,20 +31,15 @@ pub fn index_kernels(
         eprintln!("warning: {w}");
     }
     let kernels = IndexKernels::compile(metric, dim, backend.as_ref(), &book)?;
-    Ok(match traversal {
-        Traversal::F32 => kernels,
-        Traversal::Sq8 => kernels.with_codes(metric, backend.as_ref(), &book)?,
-    })
+    Ok(kernels.with_codes(metric, traversal, backend.as_ref(), &book)?)
 }
 
 /// `--dtype` of build and demo: what the graph search walks on.
 pub fn traversal(s: &str) -> Result<Traversal, String> {
-    match s {
-        "f32" => Ok(Traversal::F32),
-        "sq8" => Ok(Traversal::Sq8),
-        "f16" => Err("f16 storage is not implemented yet (f32 and sq8 are)".into()),
-        other => Err(format!("unknown dtype `{other}` (expected f32 or sq8)")),
-    }
+    Traversal::ALL
+        .into_iter()
+        .find(|t| t.name() == s)
+        .ok_or_else(|| format!("unknown dtype `{s}` (expected f32, sq8, f16 or bit)"))
 }
 
 /// One line per kernel: spec, tier, schedule, compile and verify time.
@@ -72,8 +67,10 @@ pub fn mib(bytes: usize) -> f64 {
 /// The graph options `hektor build` and `hektor demo` share.
 #[derive(clap::Args)]
 pub struct GraphArgs {
-    /// What graph search walks on: f32, or sq8 (i8 codes with per-vector
-    /// scale and offset, re-ranked with exact f32 distances).
+    /// What graph search walks on: f32; or compact codes whose best
+    /// candidates are re-ranked with exact f32 distances: sq8 (i8 with
+    /// per-vector scale and offset), f16 (LLVM tier only), bit (signs
+    /// around the mean, Hamming).
     #[arg(long, default_value = "f32", value_parser = traversal)]
     pub dtype: Traversal,
     /// Links per node (2·m at level 0).

@@ -94,6 +94,10 @@ impl From<hektor_runtime::RegistryError> for Failure {
             hektor_runtime::RegistryError::Spec(s) => s.into(),
             hektor_runtime::RegistryError::Codegen(c) => c.into(),
             e @ hektor_runtime::RegistryError::NotPrepared(_) => Failure::Runtime(e.to_string()),
+            // A flag combination the user chose (--dtype f16 --backend cranelift).
+            e @ hektor_runtime::RegistryError::UnsupportedType { .. } => {
+                Failure::Usage(e.to_string())
+            }
         }
     }
 }

@@ -1,0 +1,268 @@
+//! Compact codes graph search can walk on instead of the f32 rows: SQ8
+//! (`i8` with per-vector scale and offset), `f16`, or one sign bit per
+//! component. A traversal that is bound by memory fetches fewer lines per
+//! visited node; the best candidates are then re-ranked with exact f32
+//! distances, so results keep exact distances whatever the codes.
+//!
+//! Codes are derived data: the index file stores only the f32 rows, and
+//! codes are encoded again when a file is loaded.
+//!
+//! | traversal | bytes per row (dim 384) | kernel               |
+//! |-----------|-------------------------|----------------------|
+//! | `sq8`     | 384 + 16 meta → 448     | `i8` gather, metric  |
+//! | `f16`     | 768                     | `f16` gather, l2/ip  |
+//! | `bit`     | 48 → 64                 | `bit` gather, hamming|
+//!
+//! Bit codes are the signs of each vector's offset from a centre (the
+//! mean of the vectors the index was built or loaded with), since the
+//! signs of uncentred data (all-positive SIFT-like components, or
+//! embeddings with a common direction) carry little information.
+
+use super::{IndexError, Traversal};
+use crate::memory::Region;
+use hektor_kernels::reference::inverse_norm;
+use hektor_kernels::{quant, ElementType, Metric};
+
+/// Bytes of a cache line: code rows start on one.
+const LINE: usize = 64;
+
+/// The element type and metric of the gather kernel that walks `traversal`
+/// codes of a `metric` index, or `None` for the f32 rows.
+pub fn code_kernel(traversal: Traversal, metric: Metric) -> Option<(ElementType, Metric)> {
+    match traversal {
+        Traversal::F32 => None,
+        // Quantized rows carry their own norms: the user's metric.
+        Traversal::Sq8 => Some((ElementType::I8, metric)),
+        // Cosine rows are normalized before they are rounded, so a dot
+        // product ranks them (a stored inverse norm would underflow f16
+        // for vectors of norm above about 2¹⁴).
+        Traversal::F16 => Some((
+            ElementType::F16,
+            match metric {
+                Metric::Cosine | Metric::CosineNorms => Metric::Ip,
+                other => other,
+            },
+        )),
+        Traversal::Bit => Some((ElementType::Bit, Metric::Hamming)),
+    }
+}
+
+/// Every node's code row, in a [`Region`] reserved for the index's maximum
+/// size. Rows are written once, before their node is linked.
+pub struct CodeStore {
+    rows: Region<u64>,
+    traversal: Traversal,
+    metric: Metric,
+    dim: usize,
+    /// Elements of the kernel's type per row (`Kernel::row_len`).
+    row_elems: usize,
+    /// Bytes from one row's start to the next: whole cache lines.
+    stride_bytes: usize,
+    /// Bit codes: the point whose offsets are binarized.
+    centre: Vec<f32>,
+}
+
+impl CodeStore {
+    /// A store for `traversal` codes of a `metric` index of `dim`, whose
+    /// kernel reads `row_elems` elements per row.
+    pub fn new(
+        traversal: Traversal,
+        metric: Metric,
+        dim: usize,
+        row_elems: usize,
+        max_rows: usize,
+    ) -> Result<Self, IndexError> {
+        let (dtype, _) = code_kernel(traversal, metric)
+            .ok_or_else(|| IndexError::Parameter("f32 traversal has no codes".into()))?;
+        let stride_bytes = (row_elems * dtype.size_bytes()).next_multiple_of(LINE);
+        let words = max_rows
+            .checked_mul(stride_bytes / 8)
+            .ok_or(IndexError::TooLarge { rows: max_rows })?;
+        Ok(CodeStore {
+            rows: Region::reserve(words)?,
+            traversal,
+            metric,
+            dim,
+            row_elems,
+            stride_bytes,
+            centre: vec![0.0; dim],
+        })
+    }
+
+    pub fn traversal(&self) -> Traversal {
+        self.traversal
+    }
+
+    /// Bytes of one row and its padding.
+    pub fn stride_bytes(&self) -> usize {
+        self.stride_bytes
+    }
+
+    /// Start of row 0, as the kernel's element type.
+    pub fn base<T>(&self) -> *const T {
+        self.rows.as_ptr().cast()
+    }
+
+    /// Where row `id` starts (for prefetching: computing it reads nothing).
+    #[inline]
+    pub fn row_start(&self, id: u32) -> *const i8 {
+        self.rows
+            .as_ptr()
+            .cast::<i8>()
+            .wrapping_add(id as usize * self.stride_bytes)
+    }
+
+    /// Sets the centre bit codes are taken around to the mean of `rows`
+    /// (cosine rows normalized first). Only bit codes have a centre; for
+    /// the others this does nothing. Call it before any row is written:
+    /// rows already written keep the old centre.
+    pub fn centre_on<'a>(&mut self, rows: impl Iterator<Item = &'a [f32]>) {
+        if self.traversal != Traversal::Bit {
+            return;
+        }
+        let mut sum = vec![0f64; self.dim];
+        let mut count = 0usize;
+        let mut scratch = vec![0f32; self.dim];
+        for row in rows {
+            let row = self.oriented(row, &mut scratch);
+            for (s, &x) in sum.iter_mut().zip(row) {
+                *s += f64::from(x);
+            }
+            count += 1;
+        }
+        if count == 0 {
+            return;
+        }
+        for (c, s) in self.centre.iter_mut().zip(sum) {
+            *c = (s / count as f64) as f32;
+        }
+    }
+
+    /// `x`, normalized when the metric is cosine (into `scratch`).
+    fn oriented<'a>(&self, x: &'a [f32], scratch: &'a mut [f32]) -> &'a [f32] {
+        if matches!(self.metric, Metric::Cosine | Metric::CosineNorms) {
+            let inv = inverse_norm(x);
+            for (s, &v) in scratch.iter_mut().zip(x) {
+                *s = v * inv;
+            }
+            scratch
+        } else {
+            x
+        }
+    }
+
+    /// Encodes `vector` into `row` (one row of codes: `stride_bytes / 8`
+    /// words or more). Queries are encoded the same way.
+    pub fn encode(&self, vector: &[f32], row: &mut [u64]) -> Result<(), IndexError> {
+        debug_assert_eq!(vector.len(), self.dim);
+        debug_assert!(row.len() * 8 >= self.stride_bytes);
+        let row = &mut row[..self.stride_bytes / 8];
+        match self.traversal {
+            Traversal::F32 => unreachable!("a code store always has codes"),
+            Traversal::Sq8 => {
+                // SAFETY: i8 has no invalid bit patterns and alignment 1;
+                // the slice covers exactly the words' bytes.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts_mut(row.as_mut_ptr().cast::<i8>(), row.len() * 8)
+                };
+                quant::quantize_into::<i8>(vector, &mut bytes[..self.row_elems])
+                    .map_err(|e| IndexError::Quantize(e.to_string()))
+            }
+            Traversal::F16 => {
+                // SAFETY: f16 is a plain u16 (any bit pattern is valid) and
+                // u64 alignment exceeds its own; the slice covers exactly
+                // the words' bytes.
+                let halves = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        row.as_mut_ptr().cast::<half::f16>(),
+                        row.len() * 4,
+                    )
+                };
+                let mut scratch = vec![0f32; self.dim];
+                let x = self.oriented(vector, &mut scratch);
+                for (i, (h, &v)) in halves.iter_mut().zip(x).enumerate() {
+                    let r = half::f16::from_f32(v);
+                    if !r.is_finite() {
+                        return Err(IndexError::Quantize(format!(
+                            "component {i} is {v}, outside f16's range (±65504); use --dtype f32 or sq8"
+                        )));
+                    }
+                    *h = r;
+                }
+                halves[x.len()..].fill(half::f16::ZERO);
+                Ok(())
+            }
+            Traversal::Bit => {
+                let mut scratch = vec![0f32; self.dim];
+                let x = self.oriented(vector, &mut scratch);
+                row.fill(0);
+                for (i, (&v, &c)) in x.iter().zip(&self.centre).enumerate() {
+                    row[i / 64] |= u64::from(v > c) << (i % 64);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Encodes `vector` as row `id`.
+    ///
+    /// # Safety
+    /// `id` must be below the store's `max_rows`, owned by this writer
+    /// alone, and not yet reachable by any reader.
+    pub unsafe fn write(&self, id: u32, vector: &[f32]) -> Result<(), IndexError> {
+        let words = self.stride_bytes / 8;
+        // SAFETY: the caller owns the row exclusively; it lies inside the
+        // reservation.
+        let row = unsafe {
+            std::slice::from_raw_parts_mut(self.rows.as_ptr().add(id as usize * words), words)
+        };
+        self.encode(vector, row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(traversal: Traversal, metric: Metric, dim: usize) -> CodeStore {
+        let (dtype, _) = code_kernel(traversal, metric).unwrap();
+        let elems = match dtype {
+            ElementType::Bit => dim.div_ceil(64),
+            ElementType::I8 => (dim + quant::META_BYTES).next_multiple_of(64),
+            _ => dim.next_multiple_of(32),
+        };
+        CodeStore::new(traversal, metric, dim, elems, 4).unwrap()
+    }
+
+    #[test]
+    fn bit_codes_are_signs_around_the_centre() {
+        let mut s = store(Traversal::Bit, Metric::L2, 3);
+        s.centre_on([[10.0, 0.0, 5.0], [12.0, 2.0, 5.0]].iter().map(|r| &r[..]));
+        assert_eq!(s.centre, vec![11.0, 1.0, 5.0]);
+        let mut row = vec![0u64; s.stride_bytes() / 8];
+        s.encode(&[12.0, 0.0, 6.0], &mut row).unwrap();
+        assert_eq!(row[0], 0b101);
+        assert!(row[1..].iter().all(|&w| w == 0));
+    }
+
+    #[test]
+    fn f16_codes_of_cosine_rows_are_normalized_and_range_checked() {
+        let s = store(Traversal::F16, Metric::Cosine, 2);
+        let mut row = vec![0u64; s.stride_bytes() / 8];
+        s.encode(&[3.0, 4.0], &mut row).unwrap();
+        let halves: Vec<half::f16> = (0..2)
+            .map(|i| half::f16::from_bits((row[0] >> (16 * i)) as u16))
+            .collect();
+        assert_eq!(halves[0].to_f32(), half::f16::from_f32(0.6).to_f32());
+        assert_eq!(halves[1].to_f32(), half::f16::from_f32(0.8).to_f32());
+        let l2 = store(Traversal::F16, Metric::L2, 2);
+        let err = l2.encode(&[1.0, 1e6], &mut row).unwrap_err().to_string();
+        assert!(err.contains("component 1") && err.contains("f16"), "{err}");
+    }
+
+    #[test]
+    fn the_f32_traversal_has_no_code_store() {
+        assert!(code_kernel(Traversal::F32, Metric::L2).is_none());
+        assert!(CodeStore::new(Traversal::F32, Metric::L2, 8, 8, 1).is_err());
+    }
+}
