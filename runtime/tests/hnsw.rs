@@ -397,3 +397,47 @@ fn sq8_without_its_kernel_is_refused() {
         Err(IndexError::Kernels(_))
     ));
 }
+
+#[test]
+fn the_interleaved_layout_finds_exactly_what_the_index_finds() {
+    let dim = 24;
+    for metric in Metric::ALL {
+        let data = clustered(2000, dim, 31);
+        let queries = clustered(30, dim, 32);
+        let params = IndexParams {
+            ef_construction: 64,
+            ..IndexParams::new(metric, dim)
+        };
+        let index = HnswIndex::build(params, kernels(metric, dim), &data, 2, &|_, _| {}).unwrap();
+        index.delete(7).unwrap();
+        let copy = index.interleaved().unwrap();
+        let (mut s, mut t) = (index.scratch().unwrap(), copy.scratch().unwrap());
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        for q in queries.chunks_exact(dim) {
+            index.search_into(q, 10, 40, &mut s, &mut want).unwrap();
+            copy.search_into(q, 10, 40, &mut t, &mut got).unwrap();
+            assert_eq!(got, want, "{metric}");
+            assert!(
+                got.iter().all(|n| n.id != 7),
+                "{metric}: a deleted id came back"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_interleaved_layout_is_refused_for_code_traversal() {
+    let dim = 16;
+    let backend = CraneliftBackend::host().unwrap();
+    let book = ScheduleBook::defaults();
+    let k = IndexKernels::compile(Metric::L2, dim, &backend, &book)
+        .and_then(|k| k.with_codes(Metric::L2, Traversal::Sq8, &backend, &book))
+        .unwrap();
+    let params = IndexParams {
+        traversal: Traversal::Sq8,
+        ..IndexParams::new(Metric::L2, dim)
+    };
+    let index = HnswIndex::build(params, k, &clustered(100, dim, 1), 1, &|_, _| {}).unwrap();
+    let err = index.interleaved().err().expect("refused").to_string();
+    assert!(err.contains("f32 traversal only"), "{err}");
+}

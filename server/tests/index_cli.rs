@@ -490,3 +490,58 @@ fn an_unknown_dtype_is_refused_and_f16_needs_llvm() {
     assert!(text(&o.stderr).contains("LLVM"), "{}", text(&o.stderr));
     assert!(!d.join("x.hektor").exists());
 }
+
+#[test]
+fn the_interleaved_layout_searches_the_same_graph() {
+    let d = dir("layout");
+    ok(&hektor(&[
+        "gen",
+        "--n",
+        "1500",
+        "--dim",
+        "16",
+        "--queries",
+        "40",
+        "--seed",
+        "3",
+        "--k",
+        "10",
+        "--output",
+        s(&d),
+    ]));
+    let index = d.join("f32.hektor");
+    ok(&hektor(&[
+        "build",
+        "--input",
+        s(&d.join("base.fvecs")),
+        "--metric",
+        "l2",
+        "--backend",
+        "cranelift",
+        "--output",
+        s(&index),
+    ]));
+    let search = |layout: &str, ids: &str| {
+        hektor(&[
+            "search",
+            "--index",
+            s(&index),
+            "--queries",
+            s(&d.join("queries.fvecs")),
+            "--ef",
+            "32",
+            "--backend",
+            "cranelift",
+            "--layout",
+            layout,
+            "--output",
+            s(&d.join(ids)),
+        ])
+    };
+    ok(&search("separate", "a.csv"));
+    let o = ok(&search("interleaved", "b.csv"));
+    assert!(o.contains("interleaved copy of level 0"), "{o}");
+    let a = std::fs::read_to_string(d.join("a.csv")).unwrap();
+    assert_eq!(a, std::fs::read_to_string(d.join("b.csv")).unwrap());
+    assert_eq!(a.lines().count(), 40, "{a}");
+}

@@ -45,6 +45,12 @@ pub struct Links<'a> {
 }
 
 impl<'a> Links<'a> {
+    /// A list over `words`: the count word, then the slots.
+    pub fn new(words: &'a [AtomicU32]) -> Self {
+        debug_assert!(!words.is_empty());
+        Links { words }
+    }
+
     /// The ids in the list (as many as the count says, at most capacity).
     pub fn iter(&self) -> impl Iterator<Item = u32> + 'a {
         let words = self.words;

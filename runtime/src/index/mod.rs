@@ -18,6 +18,7 @@ mod codes;
 mod file;
 mod graph;
 mod insert;
+mod interleaved;
 mod kernels;
 mod search;
 mod store;
@@ -26,6 +27,7 @@ mod visited;
 pub use build::{BuildProgress, PROGRESS_EVERY};
 pub use codes::code_kernel;
 pub use file::{FileError, IndexFile, FORMAT_VERSION};
+pub use interleaved::InterleavedIndex;
 pub use kernels::{storage_metric, IndexKernels};
 use search::{Codes, Floats, Space};
 pub use search::{Neighbor, Scratch};
@@ -519,6 +521,84 @@ impl HnswIndex {
         s: &mut Scratch,
         out: &mut Vec<Neighbor>,
     ) -> Result<(), IndexError> {
+        self.search_frame(query, k, s, out, |q, nearest, s| {
+            let ef = ef.max(k);
+            // SAFETY: the frame's contract: `q` is the prepared query and
+            // `nearest` a written node.
+            unsafe {
+                match (&self.codes, &self.kernels.codes) {
+                    (Some(store), Some(kernel)) => {
+                        store.encode(query, &mut s.query_codes)?;
+                        let query = s.query_codes.as_ptr();
+                        match store.traversal() {
+                            Traversal::Sq8 => {
+                                let query = query.cast::<i8>();
+                                self.search_codes(
+                                    &Codes {
+                                        store,
+                                        kernel,
+                                        query,
+                                    },
+                                    nearest,
+                                    ef,
+                                    s,
+                                )
+                            }
+                            Traversal::F16 => {
+                                let query = query.cast::<half::f16>();
+                                self.search_codes(
+                                    &Codes {
+                                        store,
+                                        kernel,
+                                        query,
+                                    },
+                                    nearest,
+                                    ef,
+                                    s,
+                                )
+                            }
+                            Traversal::Bit => self.search_codes(
+                                &Codes {
+                                    store,
+                                    kernel,
+                                    query,
+                                },
+                                nearest,
+                                ef,
+                                s,
+                            ),
+                            Traversal::F32 => unreachable!("f32 indexes have no code store"),
+                        }
+                        self.rerank(q, s);
+                    }
+                    _ => {
+                        let space = Floats {
+                            index: self,
+                            query: q,
+                        };
+                        self.search_layer(&space, nearest, ef, 0, true, s);
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// What every search does around its level-0 step: checks the query,
+    /// prepares it, descends the upper levels to the node nearest it, calls
+    /// `level0(prepared query, that node, scratch)`, which leaves its
+    /// candidates in `s.top`, and turns the best `k` into labelled results.
+    ///
+    /// `level0` gets a pointer to the prepared f32 query (`row_len`
+    /// elements, valid for the call) and a written node.
+    pub(super) fn search_frame(
+        &self,
+        query: &[f32],
+        k: usize,
+        s: &mut Scratch,
+        out: &mut Vec<Neighbor>,
+        level0: impl FnOnce(*const f32, Neighbor, &mut Scratch) -> Result<(), IndexError>,
+    ) -> Result<(), IndexError> {
         out.clear();
         self.check_vector(query)?;
         let Some(entry) = self.entry_point() else {
@@ -531,7 +611,7 @@ impl HnswIndex {
         let q = s.query.as_ptr();
         // SAFETY: `q` is the prepared query of `row_len` elements, and every
         // id reached (entry point, links) is a written node.
-        unsafe {
+        let nearest = unsafe {
             let mut nearest = Neighbor {
                 id: entry.id,
                 distance: self.distance_to(q, entry.id, s),
@@ -539,61 +619,9 @@ impl HnswIndex {
             for level in (1..=entry.level).rev() {
                 nearest = self.greedy(q, nearest, level, s);
             }
-            match (&self.codes, &self.kernels.codes) {
-                (Some(store), Some(kernel)) => {
-                    store.encode(query, &mut s.query_codes)?;
-                    let query = s.query_codes.as_ptr();
-                    let ef = ef.max(k);
-                    match store.traversal() {
-                        Traversal::Sq8 => {
-                            let query = query.cast::<i8>();
-                            self.search_codes(
-                                &Codes {
-                                    store,
-                                    kernel,
-                                    query,
-                                },
-                                nearest,
-                                ef,
-                                s,
-                            )
-                        }
-                        Traversal::F16 => {
-                            let query = query.cast::<half::f16>();
-                            self.search_codes(
-                                &Codes {
-                                    store,
-                                    kernel,
-                                    query,
-                                },
-                                nearest,
-                                ef,
-                                s,
-                            )
-                        }
-                        Traversal::Bit => self.search_codes(
-                            &Codes {
-                                store,
-                                kernel,
-                                query,
-                            },
-                            nearest,
-                            ef,
-                            s,
-                        ),
-                        Traversal::F32 => unreachable!("f32 indexes have no code store"),
-                    }
-                    self.rerank(q, s);
-                }
-                _ => {
-                    let space = Floats {
-                        index: self,
-                        query: q,
-                    };
-                    self.search_layer(&space, nearest, ef.max(k), 0, true, s);
-                }
-            }
-        }
+            nearest
+        };
+        level0(q, nearest, s)?;
         while s.top.len() > k {
             s.top.pop();
         }

@@ -7,6 +7,7 @@
 //! prefetches the rows ahead of the one it is on; the heaps are then
 //! updated from the batch.
 
+use super::graph::{Graph, Links};
 use super::visited::Visited;
 use super::HnswIndex;
 use crate::aligned::AlignedBuf;
@@ -92,6 +93,33 @@ pub(super) trait Space {
     fn prefetch(&self, id: u32);
 }
 
+/// Where a layer search reads neighbour lists: the graph's own level, or
+/// a copy of level 0 laid out another way
+/// ([`super::interleaved::InterleavedLevel0`]).
+pub(super) trait Adjacency {
+    /// Node `id`'s list.
+    fn links(&self, id: u32) -> Links<'_>;
+    /// Where that list starts (computing it reads nothing).
+    fn links_start(&self, id: u32) -> *const i8;
+}
+
+/// One level of the graph.
+pub(super) struct GraphLevel<'a> {
+    pub graph: &'a Graph,
+    pub level: u8,
+}
+
+impl Adjacency for GraphLevel<'_> {
+    #[inline]
+    fn links(&self, id: u32) -> Links<'_> {
+        self.graph.links(id, self.level)
+    }
+    #[inline]
+    fn links_start(&self, id: u32) -> *const i8 {
+        self.graph.links_start(id, self.level).cast()
+    }
+}
+
 /// The f32 rows, with a query in kernel layout.
 pub(super) struct Floats<'a> {
     pub index: &'a HnswIndex,
@@ -151,7 +179,7 @@ impl<T: hektor_kernels::Element> Space for Codes<'_, T> {
 /// Asks for the cache line at `p` without waiting for it. Never faults,
 /// whatever the address.
 #[inline(always)]
-fn prefetch(p: *const i8) {
+pub(super) fn prefetch(p: *const i8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: prefetch is a hint; it reads nothing architecturally and
     // cannot fault, even on an invalid address. SSE is baseline on x86-64.
@@ -246,6 +274,28 @@ impl HnswIndex {
         skip_deleted: bool,
         s: &mut Scratch,
     ) {
+        let graph = GraphLevel {
+            graph: &self.graph,
+            level,
+        };
+        // SAFETY: forwarded to the caller.
+        unsafe { self.search_lists(space, &graph, entry, ef, skip_deleted, s) }
+    }
+
+    /// [`HnswIndex::search_layer`] over the lists of `lists`.
+    ///
+    /// # Safety
+    /// As for [`HnswIndex::search_layer`]; every id in `lists` is a written
+    /// node.
+    pub(super) unsafe fn search_lists<S: Space, A: Adjacency>(
+        &self,
+        space: &S,
+        lists: &A,
+        entry: Neighbor,
+        ef: usize,
+        skip_deleted: bool,
+        s: &mut Scratch,
+    ) {
         // Without deletes (the common case) no node's flags need reading.
         let skip_deleted = skip_deleted && self.has_deletes();
         s.visited.reset();
@@ -264,10 +314,10 @@ impl HnswIndex {
             // The next candidate's list will be read right after this
             // batch: start loading it now.
             if let Some(Reverse(next)) = s.candidates.peek() {
-                prefetch(self.graph.links_start(next.id, level).cast());
+                prefetch(lists.links_start(next.id));
             }
             s.batch_ids.clear();
-            for id in self.graph.links(nearest.id, level).iter() {
+            for id in lists.links(nearest.id).iter() {
                 if s.visited.insert(id) {
                     s.batch_ids.push(id);
                     // Every row's first line in flight at once: the gather

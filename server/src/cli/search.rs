@@ -4,7 +4,7 @@
 
 use super::args::BackendArg;
 use super::engine::{index_kernels, print_kernels};
-use super::measure::{ef_list, hnsw_search, print_table, sweep_point, SweepPoint};
+use super::measure::{ef_list, hnsw_search, print_table, sweep_point, Searcher, SweepPoint};
 use super::Failure;
 use hektor_runtime::dataset::{
     check_same_dim, load_ids, load_vectors, save_ids, Matrix, Neighbors,
@@ -47,6 +47,17 @@ pub struct SearchArgs {
     /// Kernel backend (default: llvm when built in).
     #[arg(long, value_enum)]
     backend: Option<BackendArg>,
+    /// Level-0 layout searched: the index's own (lists and rows apart), or
+    /// a read-only copy with each node's list beside its row, as hnswlib
+    /// lays it out (f32 indexes; to measure the choice).
+    #[arg(long, value_enum, default_value_t = Layout::Separate)]
+    layout: Layout,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Layout {
+    Separate,
+    Interleaved,
 }
 
 pub fn run(a: SearchArgs) -> Result<(), Failure> {
@@ -96,7 +107,7 @@ pub fn run(a: SearchArgs) -> Result<(), Failure> {
     };
 
     let mut points = Vec::new();
-    let mut last_ids = Vec::new();
+    let last_ids;
     if a.exact {
         // Brute force over the live vectors only, so that every query
         // gets k results even when some vectors are deleted; hits are
@@ -122,20 +133,19 @@ pub fn run(a: SearchArgs) -> Result<(), Failure> {
         emit(&a, &point);
         points.push(point);
         last_ids = ids;
+    } else if a.layout == Layout::Interleaved {
+        let t = Instant::now();
+        let copy = index
+            .interleaved()
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+        say(format!(
+            "layout      interleaved copy of level 0: {:.1} MiB in {:.1} ms",
+            copy.bytes() as f64 / (1 << 20) as f64,
+            t.elapsed().as_secs_f64() * 1e3
+        ));
+        last_ids = sweep(&a, &copy, &queries, gt.as_ref(), &mut points)?;
     } else {
-        for &ef in &a.ef {
-            let mut search = hnsw_search(index, k, ef).map_err(Failure::Runtime)?;
-            let mut ids = Vec::new();
-            for q in queries.rows().take(a.warmup) {
-                ids.clear();
-                search(q, &mut ids).map_err(Failure::Runtime)?;
-            }
-            let (point, ids) = sweep_point(&queries, k, Some(ef), gt.as_ref(), &mut search)
-                .map_err(Failure::Runtime)?;
-            emit(&a, &point);
-            points.push(point);
-            last_ids = ids;
-        }
+        last_ids = sweep(&a, index, &queries, gt.as_ref(), &mut points)?;
     }
     if !a.json {
         print_table(&points);
@@ -151,6 +161,32 @@ pub fn run(a: SearchArgs) -> Result<(), Failure> {
         say(format!("wrote       {}", path.display()));
     }
     Ok(())
+}
+
+/// One sweep point per ef over `index`, each after `a.warmup` untimed
+/// queries; returns the ids of the last.
+fn sweep<S: Searcher>(
+    a: &SearchArgs,
+    index: &S,
+    queries: &Matrix,
+    gt: Option<&Neighbors>,
+    points: &mut Vec<SweepPoint>,
+) -> Result<Vec<Vec<u32>>, Failure> {
+    let mut last_ids = Vec::new();
+    for &ef in &a.ef {
+        let mut search = hnsw_search(index, a.k as usize, ef).map_err(Failure::Runtime)?;
+        let mut ids = Vec::new();
+        for q in queries.rows().take(a.warmup) {
+            ids.clear();
+            search(q, &mut ids).map_err(Failure::Runtime)?;
+        }
+        let (point, ids) = sweep_point(queries, a.k as usize, Some(ef), gt, &mut search)
+            .map_err(Failure::Runtime)?;
+        emit(a, &point);
+        points.push(point);
+        last_ids = ids;
+    }
+    Ok(last_ids)
 }
 
 fn emit(a: &SearchArgs, point: &SweepPoint) {
