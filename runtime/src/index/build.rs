@@ -50,7 +50,7 @@ impl HnswIndex {
         for id in 0..self.allocated() as u32 {
             if self.is_linked(id) && !self.is_deleted_node(id) {
                 // SAFETY: a linked node's row is written and immutable.
-                data.extend_from_slice(unsafe { self.store.components(id) });
+                data.extend_from_slice(&unsafe { self.store.components(id) });
                 labels.push(self.label_of(id));
             }
         }
@@ -92,6 +92,7 @@ impl HnswIndex {
                 IndexError::NotFinite { index, value } => {
                     IndexError::RowNotFinite { row, index, value }
                 }
+                IndexError::Quantize(why) => IndexError::Quantize(format!("row {row}: {why}")),
                 other => other,
             })?;
         }

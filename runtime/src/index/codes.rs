@@ -1,6 +1,7 @@
 //! Compact codes graph search can walk on instead of the f32 rows: SQ8
-//! (`i8` with per-vector scale and offset), `f16`, or one sign bit per
-//! component. A traversal that is bound by memory fetches fewer lines per
+//! (`i8` with per-vector scale and offset) or one sign bit per component.
+//! (An `f16` index stores f16 rows instead of f32 ones, and walks them
+//! directly: see [`super::store`].) A traversal that is bound by memory fetches fewer lines per
 //! visited node; the best candidates are then re-ranked with exact f32
 //! distances, so results keep exact distances whatever the codes.
 //!
@@ -10,7 +11,6 @@
 //! | traversal | bytes per row (dim 384) | kernel               |
 //! |-----------|-------------------------|----------------------|
 //! | `sq8`     | 384 + 16 meta → 448     | `i8` gather, metric  |
-//! | `f16`     | 768                     | `f16` gather, l2/ip  |
 //! | `bit`     | 48 → 64                 | `bit` gather, hamming|
 //!
 //! Bit codes are the signs of each vector's offset from a centre (the
@@ -30,19 +30,9 @@ const LINE: usize = 64;
 /// codes of a `metric` index, or `None` for the f32 rows.
 pub fn code_kernel(traversal: Traversal, metric: Metric) -> Option<(ElementType, Metric)> {
     match traversal {
-        Traversal::F32 => None,
+        Traversal::F32 | Traversal::F16 => None,
         // Quantized rows carry their own norms: the user's metric.
         Traversal::Sq8 => Some((ElementType::I8, metric)),
-        // Cosine rows are normalized before they are rounded, so a dot
-        // product ranks them (a stored inverse norm would underflow f16
-        // for vectors of norm above about 2¹⁴).
-        Traversal::F16 => Some((
-            ElementType::F16,
-            match metric {
-                Metric::Cosine | Metric::CosineNorms => Metric::Ip,
-                other => other,
-            },
-        )),
         Traversal::Bit => Some((ElementType::Bit, Metric::Hamming)),
     }
 }
@@ -116,7 +106,7 @@ impl CodeStore {
     /// (cosine rows normalized first). Only bit codes have a centre; for
     /// the others this does nothing. Call it before any row is written:
     /// rows already written keep the old centre.
-    pub fn centre_on<'a>(&mut self, rows: impl Iterator<Item = &'a [f32]>) {
+    pub fn centre_on<R: AsRef<[f32]>>(&mut self, rows: impl Iterator<Item = R>) {
         if self.traversal != Traversal::Bit {
             return;
         }
@@ -124,7 +114,7 @@ impl CodeStore {
         let mut count = 0usize;
         let mut scratch = vec![0f32; self.dim];
         for row in rows {
-            let row = self.oriented(row, &mut scratch);
+            let row = self.oriented(row.as_ref(), &mut scratch);
             for (s, &x) in sum.iter_mut().zip(row) {
                 *s += f64::from(x);
             }
@@ -158,7 +148,7 @@ impl CodeStore {
         debug_assert!(row.len() * 8 >= self.stride_bytes);
         let row = &mut row[..self.stride_bytes / 8];
         match self.traversal {
-            Traversal::F32 => unreachable!("a code store always has codes"),
+            Traversal::F32 | Traversal::F16 => unreachable!("a code store always has codes"),
             Traversal::Sq8 => {
                 // SAFETY: i8 has no invalid bit patterns and alignment 1;
                 // the slice covers exactly the words' bytes.
@@ -167,30 +157,6 @@ impl CodeStore {
                 };
                 quant::quantize_into::<i8>(vector, &mut bytes[..self.row_elems])
                     .map_err(|e| IndexError::Quantize(e.to_string()))
-            }
-            Traversal::F16 => {
-                // SAFETY: f16 is a plain u16 (any bit pattern is valid) and
-                // u64 alignment exceeds its own; the slice covers exactly
-                // the words' bytes.
-                let halves = unsafe {
-                    std::slice::from_raw_parts_mut(
-                        row.as_mut_ptr().cast::<half::f16>(),
-                        row.len() * 4,
-                    )
-                };
-                let mut scratch = vec![0f32; self.dim];
-                let x = self.oriented(vector, &mut scratch);
-                for (i, (h, &v)) in halves.iter_mut().zip(x).enumerate() {
-                    let r = half::f16::from_f32(v);
-                    if !r.is_finite() {
-                        return Err(IndexError::Quantize(format!(
-                            "component {i} is {v}, outside f16's range (±65504); use --dtype f32 or sq8"
-                        )));
-                    }
-                    *h = r;
-                }
-                halves[x.len()..].fill(half::f16::ZERO);
-                Ok(())
             }
             Traversal::Bit => {
                 let mut scratch = vec![0f32; self.dim];
@@ -246,23 +212,9 @@ mod tests {
     }
 
     #[test]
-    fn f16_codes_of_cosine_rows_are_normalized_and_range_checked() {
-        let s = store(Traversal::F16, Metric::Cosine, 2);
-        let mut row = vec![0u64; s.stride_bytes() / 8];
-        s.encode(&[3.0, 4.0], &mut row).unwrap();
-        let halves: Vec<half::f16> = (0..2)
-            .map(|i| half::f16::from_bits((row[0] >> (16 * i)) as u16))
-            .collect();
-        assert_eq!(halves[0].to_f32(), half::f16::from_f32(0.6).to_f32());
-        assert_eq!(halves[1].to_f32(), half::f16::from_f32(0.8).to_f32());
-        let l2 = store(Traversal::F16, Metric::L2, 2);
-        let err = l2.encode(&[1.0, 1e6], &mut row).unwrap_err().to_string();
-        assert!(err.contains("component 1") && err.contains("f16"), "{err}");
-    }
-
-    #[test]
     fn the_f32_traversal_has_no_code_store() {
         assert!(code_kernel(Traversal::F32, Metric::L2).is_none());
+        assert!(code_kernel(Traversal::F16, Metric::L2).is_none());
         assert!(CodeStore::new(Traversal::F32, Metric::L2, 8, 8, 1).is_err());
     }
 }

@@ -6,7 +6,7 @@
 //!              checksum, parameters, node count, entry point, WAL
 //!              checkpoint and lineage, label offset, and a table of six
 //!              sections (offset, length, xxh3 checksum each)
-//! page-aligned vectors   count × stride f32, the kernels' row layout
+//! page-aligned vectors   count × stride f32 (f16 in f16 indexes), the kernels' row layout
 //! page-aligned level0    count × (1 + 2m) u32: count word, then ids
 //! page-aligned levels    count u8
 //! page-aligned upper     for each node above level 0, in id order,
@@ -241,8 +241,10 @@ impl Header {
         if !(1..=hektor_kernels::MAX_DIM).contains(&dim) {
             return Err(corrupt(format!("dimension {dim}")));
         }
-        let extra = super::storage_metric(metric).extra_slots();
-        if stride < dim + extra || !stride.is_multiple_of(16) || stride > dim + extra + 4096 {
+        let (dtype, kernel_metric) = super::row_format(metric, traversal);
+        let extra = kernel_metric.extra_slots();
+        let line = 64 / dtype.size_bytes();
+        if stride < dim + extra || !stride.is_multiple_of(line) || stride > dim + extra + 4096 {
             return Err(corrupt(format!("row stride {stride} for dimension {dim}")));
         }
         if count > u64::from(u32::MAX) {
@@ -297,7 +299,11 @@ impl Header {
     fn expected_lengths(&self) -> Option<[u64; SECTIONS]> {
         let n = self.count as u64;
         Some([
-            n.checked_mul(self.stride as u64)?.checked_mul(4)?,
+            n.checked_mul(self.stride as u64)?.checked_mul(
+                super::row_format(self.metric, self.traversal)
+                    .0
+                    .size_bytes() as u64,
+            )?,
             n.checked_mul(1 + 2 * self.m as u64)?.checked_mul(4)?,
             n,
             self.sections[3].len,
@@ -613,7 +619,7 @@ impl IndexFile {
             for id in 0..n as u32 {
                 // SAFETY: the index is not shared yet, and row `id` was
                 // just read; nothing else writes code rows.
-                unsafe { codes.write(id, index.store.components(id)) }.map_err(|source| {
+                unsafe { codes.write(id, &index.store.components(id)) }.map_err(|source| {
                     FileError::Index {
                         path: self.path.clone(),
                         source,
@@ -702,7 +708,7 @@ impl HnswIndex {
             // SAFETY: rows 0..n are written and, with no insert running,
             // not being written.
             let rows = unsafe {
-                std::slice::from_raw_parts(self.store.base().cast::<u8>(), n * stride * 4)
+                std::slice::from_raw_parts(self.store.base().cast::<u8>(), self.store.bytes(n))
             };
             for chunk in rows.chunks(1 << 20) {
                 w.write(chunk)?;

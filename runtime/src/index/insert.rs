@@ -29,7 +29,7 @@ impl HnswIndex {
         self.graph.init_node(id, level);
         // SAFETY: row `id` was written by this thread and is never
         // rewritten; it stays valid as long as the index.
-        let query = unsafe { self.store.row(id) }.as_ptr();
+        let query = unsafe { self.store.row_ptr(id) };
 
         let mut raise_guard = None;
         let mut entry = self.entry_point();
@@ -103,7 +103,7 @@ impl HnswIndex {
             return;
         }
         // SAFETY: `node` is linked, so its row is written and immutable.
-        let base = unsafe { self.store.row(node) }.as_ptr();
+        let base = unsafe { self.store.row_ptr(node) };
         s.batch_ids.clear();
         s.batch_ids.extend(links.iter());
         s.batch_ids.push(new);
@@ -142,9 +142,9 @@ impl HnswIndex {
             // computes a fraction of the distances a batched gather would.
             // SAFETY: candidates and kept nodes are written nodes, and
             // each row holds the `row_len` elements the pair kernel reads.
-            let row = unsafe { self.store.row(c.id) }.as_ptr();
+            let row = unsafe { self.store.row_ptr(c.id) };
             let keep = s.selected_ids.iter().all(|&kept| {
-                let other = unsafe { self.store.row(kept) }.as_ptr();
+                let other = unsafe { self.store.row_ptr(kept) };
                 let d = unsafe { self.kernels.pair.pair_unchecked(row, other) };
                 d >= c.distance
             });

@@ -69,9 +69,10 @@ impl HnswIndex {
                     .filter(|&n| (n as usize) < nodes),
             );
             Links::new(&block[..list_words]).set(&ids);
-            // SAFETY: node `id` is linked, so its row is written and never
-            // rewritten.
-            let row = unsafe { self.store.row(id) };
+            // SAFETY: node `id` is linked, so its row (`row_len` f32s: this
+            // is an f32 index) is written and never rewritten.
+            let row =
+                unsafe { std::slice::from_raw_parts(self.store.row_ptr(id), self.store.row_len()) };
             for (word, &x) in block[row_offset..].iter().zip(row) {
                 word.store(x.to_bits(), Ordering::Relaxed);
             }

@@ -8,16 +8,7 @@
 use crate::registry::{KernelRegistry, PrepareRequest, PreparedKernel, RegistryError};
 use crate::tuning::ScheduleBook;
 use hektor_codegen::{Backend, Kernel};
-use hektor_kernels::{ElementType, KernelSpec, Metric, Shape};
-
-/// The metric the kernels compute for a user's metric: cosine indexes
-/// store each row's inverse norm, so a pair costs what a dot product costs.
-pub fn storage_metric(metric: Metric) -> Metric {
-    match metric {
-        Metric::Cosine => Metric::CosineNorms,
-        other => other,
-    }
-}
+use hektor_kernels::{KernelSpec, Metric, Shape};
 
 /// The kernels of one index, with how each was made (for reports).
 #[derive(Clone)]
@@ -31,18 +22,32 @@ pub struct IndexKernels {
 }
 
 impl IndexKernels {
-    /// Compiles and verifies the index's kernels with `backend` (the
-    /// schedule from `book`: this machine's tuning file, or the default).
+    /// Compiles and verifies the kernels of an f32 index with `backend`
+    /// (the schedule from `book`: this machine's tuning file, or the
+    /// default).
     pub fn compile(
         metric: Metric,
         dim: usize,
         backend: &dyn Backend,
         book: &ScheduleBook,
     ) -> Result<Self, RegistryError> {
-        let metric = storage_metric(metric);
+        Self::compile_for(metric, super::Traversal::F32, dim, backend, book)
+    }
+
+    /// As [`IndexKernels::compile`], for the rows a `traversal` index
+    /// stores ([`super::row_format`]: f16 rows for [`super::Traversal::F16`],
+    /// f32 otherwise). Code kernels come from [`IndexKernels::with_codes`].
+    pub fn compile_for(
+        metric: Metric,
+        traversal: super::Traversal,
+        dim: usize,
+        backend: &dyn Backend,
+        book: &ScheduleBook,
+    ) -> Result<Self, RegistryError> {
+        let (dtype, metric) = super::row_format(metric, traversal);
         let request = PrepareRequest {
             dim,
-            dtype: ElementType::F32,
+            dtype,
             metrics: &[metric],
             shapes: &[Shape::Gather, Shape::Pair],
             schedule_override: None,
@@ -50,7 +55,7 @@ impl IndexKernels {
         };
         let registry = KernelRegistry::prepare(&[backend], book, &request, |_| {})?;
         let get = |shape| {
-            let spec = KernelSpec::new(metric, ElementType::F32, dim, shape)?;
+            let spec = KernelSpec::new(metric, dtype, dim, shape)?;
             registry
                 .get(&spec)
                 .cloned()

@@ -28,9 +28,10 @@ pub use build::{BuildProgress, PROGRESS_EVERY};
 pub use codes::code_kernel;
 pub use file::{FileError, IndexFile, FORMAT_VERSION};
 pub use interleaved::InterleavedIndex;
-pub use kernels::{storage_metric, IndexKernels};
+pub use kernels::IndexKernels;
 use search::{Codes, Floats, Space};
 pub use search::{Neighbor, Scratch};
+pub use store::row_format;
 
 use crate::memory::{MemoryError, Region};
 use codes::CodeStore;
@@ -101,8 +102,10 @@ pub enum Traversal {
     /// kernel; the `ef` best candidates are re-ranked with exact f32
     /// distances. A quarter of the bytes per visited node.
     Sq8,
-    /// `f16` rows (cosine rows normalized) on the `f16` gather kernel,
-    /// re-ranked like SQ8. Half the bytes per visited node.
+    /// The rows themselves are `f16` (cosine rows normalized), walked on
+    /// the `f16` gather kernel: half the memory and half the bytes per
+    /// visited node. No f32 copy is kept, so distances are those of the
+    /// f16 values (queries rounded to f16 too), and no re-rank happens.
     F16,
     /// One sign bit per component (around the data's mean) on the
     /// Hamming gather kernel, re-ranked like SQ8. A thirty-second of the
@@ -230,7 +233,8 @@ impl HnswIndex {
     /// An empty index on `kernels`, which must be the index's metric and
     /// dimension (from [`IndexKernels::compile`]).
     pub fn new(params: IndexParams, kernels: IndexKernels) -> Result<Self, IndexError> {
-        let stride = VectorStore::default_stride(kernels.row_len());
+        let (dtype, _) = row_format(params.metric, params.traversal);
+        let stride = VectorStore::default_stride(kernels.row_len(), dtype);
         Self::with_stride(params, kernels, stride)
     }
 
@@ -242,15 +246,12 @@ impl HnswIndex {
         stride: usize,
     ) -> Result<Self, IndexError> {
         params.check()?;
-        let want = storage_metric(params.metric);
+        let (dtype, want) = row_format(params.metric, params.traversal);
         for k in [&kernels.gather, &kernels.pair] {
             let spec = k.spec();
-            if spec.metric != want
-                || spec.dim != params.dim
-                || spec.dtype != hektor_kernels::ElementType::F32
-            {
+            if spec.metric != want || spec.dim != params.dim || spec.dtype != dtype {
                 return Err(IndexError::Kernels(format!(
-                    "kernel {spec} for an index of {want}.f32.d{}",
+                    "kernel {spec} for an index of {want}.{dtype}.d{}",
                     params.dim
                 )));
             }
@@ -282,10 +283,11 @@ impl HnswIndex {
             )));
         }
         let store = VectorStore::new(
+            params.metric,
+            params.traversal,
             params.dim,
             kernels.row_len(),
             stride,
-            storage_metric(params.metric),
             params.max_elements,
         )?;
         Ok(HnswIndex {
@@ -336,7 +338,7 @@ impl HnswIndex {
     /// Working memory for one thread's searches and inserts.
     pub fn scratch(&self) -> Result<Scratch, IndexError> {
         Ok(Scratch::new(
-            self.store.row_len(),
+            self.store.bytes(1).div_ceil(8),
             self.codes.as_ref().map_or(0, |c| c.stride_bytes() / 8),
             self.params.max_elements,
             self.graph.m0() + 1,
@@ -348,7 +350,7 @@ impl HnswIndex {
     }
 
     /// Checks that `v` could be inserted or searched: the index's
-    /// dimension, finite values.
+    /// dimension, finite values, and values its rows can hold (f16).
     pub fn check_vector(&self, v: &[f32]) -> Result<(), IndexError> {
         if v.len() != self.params.dim {
             return Err(IndexError::Dimension {
@@ -356,13 +358,13 @@ impl HnswIndex {
                 want: self.params.dim,
             });
         }
-        match v.iter().position(|x| !x.is_finite()) {
-            Some(index) => Err(IndexError::NotFinite {
+        if let Some(index) = v.iter().position(|x| !x.is_finite()) {
+            return Err(IndexError::NotFinite {
                 index,
                 value: v[index],
-            }),
-            None => Ok(()),
+            });
         }
+        self.store.check(v)
     }
 
     /// Reserves `count` consecutive ids, or fails if the index is full.
@@ -399,7 +401,7 @@ impl HnswIndex {
     unsafe fn write_rows(&self, id: u32, vector: &[f32]) -> Result<(), IndexError> {
         // SAFETY: forwarded to the caller.
         unsafe {
-            self.store.write(id, vector);
+            self.store.write(id, vector)?;
             match &self.codes {
                 Some(codes) => codes.write(id, vector),
                 None => Ok(()),
@@ -544,19 +546,6 @@ impl HnswIndex {
                                     s,
                                 )
                             }
-                            Traversal::F16 => {
-                                let query = query.cast::<half::f16>();
-                                self.search_codes(
-                                    &Codes {
-                                        store,
-                                        kernel,
-                                        query,
-                                    },
-                                    nearest,
-                                    ef,
-                                    s,
-                                )
-                            }
                             Traversal::Bit => self.search_codes(
                                 &Codes {
                                     store,
@@ -567,7 +556,9 @@ impl HnswIndex {
                                 ef,
                                 s,
                             ),
-                            Traversal::F32 => unreachable!("f32 indexes have no code store"),
+                            Traversal::F32 | Traversal::F16 => {
+                                unreachable!("{} indexes have no code store", store.traversal())
+                            }
                         }
                         self.rerank(q, s);
                     }
@@ -607,8 +598,8 @@ impl HnswIndex {
         if k == 0 {
             return Ok(());
         }
-        store::encode_row(&mut s.query, query, storage_metric(self.params.metric));
-        let q = s.query.as_ptr();
+        self.store.encode(query, &mut s.query)?;
+        let q = s.query.as_ptr().cast::<f32>();
         // SAFETY: `q` is the prepared query of `row_len` elements, and every
         // id reached (entry point, links) is a written node.
         let nearest = unsafe {
@@ -694,11 +685,13 @@ impl HnswIndex {
             .collect()
     }
 
-    /// The stored components of the vector labelled `label`.
-    pub fn vector(&self, label: u32) -> Result<&[f32], IndexError> {
+    /// The stored components of the vector labelled `label`: as given for
+    /// f32 indexes; for f16 indexes the stored values (normalized, for
+    /// cosine) widened to f32.
+    pub fn vector(&self, label: u32) -> Result<Vec<f32>, IndexError> {
         let id = self.node_of(label).ok_or_else(|| self.unknown(label))?;
         // SAFETY: a linked node's row is written and never rewritten.
-        Ok(unsafe { self.store.components(id) })
+        Ok(unsafe { self.store.components(id) }.into_owned())
     }
 
     /// Bytes of memory the vectors and the graph occupy.

@@ -46,8 +46,9 @@ pub struct Scratch {
     pub(super) top: BinaryHeap<Neighbor>,
     pub(super) batch_ids: Vec<u32>,
     pub(super) batch_distances: Vec<f32>,
-    /// The prepared query (kernel row layout, cache-line aligned).
-    pub(super) query: AlignedBuf<f32>,
+    /// The prepared query (kernel row layout, cache-line aligned; f32 or
+    /// f16 elements as the index stores them).
+    pub(super) query: AlignedBuf<u64>,
     /// The query's code row, for indexes that traverse on codes.
     pub(super) query_codes: AlignedBuf<u64>,
     /// Sorted results of the last layer search (inserts).
@@ -60,7 +61,7 @@ pub struct Scratch {
 
 impl Scratch {
     pub(super) fn new(
-        row_len: usize,
+        row_words: usize,
         code_row_words: usize,
         max_nodes: usize,
         max_degree: usize,
@@ -71,7 +72,7 @@ impl Scratch {
             top: BinaryHeap::new(),
             batch_ids: Vec::with_capacity(max_degree + 1),
             batch_distances: vec![0.0; max_degree + 1],
-            query: AlignedBuf::zeroed(row_len),
+            query: AlignedBuf::zeroed(row_words),
             query_codes: AlignedBuf::zeroed(code_row_words),
             found: Vec::new(),
             selected: Vec::new(),

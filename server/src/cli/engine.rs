@@ -30,7 +30,7 @@ pub fn index_kernels(
     for w in &book.warnings {
         eprintln!("warning: {w}");
     }
-    let kernels = IndexKernels::compile(metric, dim, backend.as_ref(), &book)?;
+    let kernels = IndexKernels::compile_for(metric, traversal, dim, backend.as_ref(), &book)?;
     Ok(kernels.with_codes(metric, traversal, backend.as_ref(), &book)?)
 }
 

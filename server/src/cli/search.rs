@@ -115,7 +115,7 @@ pub fn run(a: SearchArgs) -> Result<(), Failure> {
         let labels = index.live_labels();
         let mut values = Vec::with_capacity(labels.len() * index.params().dim);
         for &label in &labels {
-            values.extend_from_slice(
+            values.extend(
                 index
                     .vector(label)
                     .map_err(|e| Failure::Runtime(e.to_string()))?,
