@@ -155,17 +155,23 @@ fn backends() -> Vec<Box<dyn Backend>> {
     ]
 }
 
-/// Every benchmark kernel's spec, in compile order.
+/// Every benchmark kernel's spec, in compile order: each metric in each
+/// shape, and cosine with stored norms (what an index serves cosine with)
+/// for `pair` and `gather`.
 fn specs() -> Vec<KernelSpec> {
     let mut specs = Vec::new();
+    let spec = |metric, dim, shape| {
+        KernelSpec::new(metric, ElementType::F32, dim, shape)
+            .expect("benchmark dimensions are valid")
+    };
     for &dim in &DIMS {
         for metric in Metric::ALL {
             for shape in Shape::ALL {
-                specs.push(
-                    KernelSpec::new(metric, ElementType::F32, dim, shape)
-                        .expect("benchmark dimensions are valid"),
-                );
+                specs.push(spec(metric, dim, shape));
             }
+        }
+        for shape in [Shape::Pair, Shape::Gather] {
+            specs.push(spec(Metric::CosineNorms, dim, shape));
         }
     }
     specs
@@ -293,6 +299,20 @@ fn setup(mode: Mode) -> Setup {
     }
     say(&table);
 
+    if mode == Mode::Bench {
+        // The clock `cargo xtask bench` turns pair times into a fraction
+        // of the core's load bound with.
+        let ghz = hektor_codegen::mca::measure_ghz();
+        say(&format!("measured clock: {ghz:.2} GHz"));
+        let path = hektor_benches::target_dir().join("bench-machine.json");
+        let json = format!(
+            "{{\"clock_ghz\": {ghz:.4}, \"cpu\": {}}}\n",
+            hektor_benches::json_string(&host::cpu_model())
+        );
+        if let Err(e) = std::fs::write(&path, json) {
+            eprintln!("warning: could not write {}: {e}", path.display());
+        }
+    }
     let path = hektor_benches::target_dir().join("bench-compile-times.json");
     if mode == Mode::Bench {
         let targets: Vec<String> = backends
@@ -616,7 +636,99 @@ fn kernels(c: &mut Criterion) {
             gather_group(c, &setup, &d, metric);
             scan_group(c, &setup, &d, metric);
         }
+        cosine_norms_groups(c, &setup, &d);
     }
+}
+
+/// `v` as a `cosine_norms` row of `row_len`: components, zero padding, and
+/// the inverse norm in the last slot (how an index stores cosine rows).
+fn with_norm(v: &[f32], row_len: usize) -> Vec<f32> {
+    let mut row = vec![0.0; row_len];
+    row[..v.len()].copy_from_slice(v);
+    row[row_len - 1] = reference::inverse_norm(v);
+    row
+}
+
+/// Cosine as an index serves it (`cosine_norms`: each row carries its
+/// inverse norm, so a distance is one dot product) against simsimd's
+/// cosine on the same vectors (which computes both norms every call): the
+/// `pair/cosine_norms` and `gather/cosine_norms` groups. Hektor's rows are
+/// one slot longer (padded to a cache line in the gather matrix).
+fn cosine_norms_groups(c: &mut Criterion, setup: &Setup, d: &Data) {
+    let dim = d.dim;
+    let pairs = d.pairs();
+    let want: Vec<_> = pairs
+        .iter()
+        .map(|(x, y)| reference::pair(Metric::Cosine, x, y))
+        .collect();
+    let simsimd = Peers::simsimd_fn(Metric::Cosine);
+    let rows: Vec<Vec<(Vec<f32>, Vec<f32>)>> = setup
+        .tiers
+        .iter()
+        .map(|tier| {
+            let len = tier.kernel(Shape::Pair, Metric::CosineNorms, dim).row_len();
+            pairs
+                .iter()
+                .map(|(x, y)| (with_norm(x, len), with_norm(y, len)))
+                .collect()
+        })
+        .collect();
+    let mut g = c.benchmark_group(format!("pair/cosine_norms/d{dim}"));
+    g.throughput(Throughput::Elements(1));
+    for (tier, rows) in setup.tiers.iter().zip(&rows) {
+        let rows: Vec<(&[f32], &[f32])> = rows.iter().map(|(x, y)| (&x[..], &y[..])).collect();
+        let f = tier.pair(Metric::CosineNorms, dim);
+        let got: Vec<f32> = rows.iter().map(|(x, y)| f(x, y)).collect();
+        sanity(
+            &format!("pair/cosine_norms/d{dim} {}", tier.name),
+            Metric::Cosine,
+            &got,
+            &want,
+        );
+        bench_pair(&mut g, tier.name, &rows, f);
+    }
+    bench_pair(&mut g, "simsimd", &pairs, simsimd);
+    g.finish();
+
+    let want = reference::gather(Metric::Cosine, &d.query, &d.base, dim, &d.ids);
+    let mut g = c.benchmark_group(format!("gather/cosine_norms/d{dim}"));
+    g.throughput(Throughput::Elements(d.ids.len() as u64));
+    for tier in &setup.tiers {
+        let f = tier.gather(Metric::CosineNorms, dim);
+        let len = tier
+            .kernel(Shape::Gather, Metric::CosineNorms, dim)
+            .row_len();
+        let stride = len.next_multiple_of(64 / F32);
+        let query = AlignedBuf::from_slice(&with_norm(&d.query, len));
+        let mut base = AlignedBuf::zeroed(MATRIX_ROWS * stride);
+        for (row, v) in base.chunks_exact_mut(stride).zip(d.base.chunks_exact(dim)) {
+            row[..len].copy_from_slice(&with_norm(v, len));
+        }
+        let mut out = vec![f32::NAN; d.ids.len()];
+        f(&query, &base, stride, &d.ids, &mut out);
+        sanity(
+            &format!("gather/cosine_norms/d{dim} {}", tier.name),
+            Metric::Cosine,
+            &out,
+            &want,
+        );
+        g.bench_function(tier.name, |b| {
+            b.iter(|| {
+                f(
+                    black_box(&query),
+                    black_box(&base),
+                    black_box(stride),
+                    black_box(&d.ids),
+                    &mut out,
+                );
+                black_box(&mut out);
+            })
+        });
+    }
+    bench_gather(&mut g, "simsimd", d, |q, base, stride, ids, out| {
+        hektor_benches::gather_with(simsimd, q, base, stride, ids, out)
+    });
+    g.finish();
 }
 
 /// Integer pair kernels: `i8` (quantized) and `bit` against simsimd.
@@ -692,6 +804,7 @@ fn integer_kernels(c: &mut Criterion) {
                 })
             });
         }
+        bench_kernel_alone(&mut g, &tiers, &rows);
         g.bench_function("simsimd", |b| {
             let mut i = 0;
             b.iter(|| {
@@ -747,6 +860,7 @@ fn integer_kernels(c: &mut Criterion) {
                 })
             });
         }
+        bench_kernel_alone(&mut g, &tiers, &words);
         g.bench_function("simsimd", |b| {
             let mut i = 0;
             b.iter(|| {
@@ -759,6 +873,35 @@ fn integer_kernels(c: &mut Criterion) {
         });
         g.finish();
     }
+}
+
+/// `llvm_kernel`: the LLVM tier's pair kernel called as an index calls it,
+/// through `pair_unchecked` (the rows were checked once, above), so the
+/// group shows the kernel's own time beside the safe call's, whose
+/// argument checks (lengths, padding, metadata) cost about as much as a
+/// short kernel.
+fn bench_kernel_alone<T: hektor_kernels::Element>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    tiers: &[(&'static str, Kernel)],
+    rows: &[Vec<T>],
+) {
+    let Some((_, k)) = tiers.iter().find(|(name, _)| *name == "llvm") else {
+        return;
+    };
+    assert!(rows
+        .iter()
+        .all(|r| r.len() == k.row_len() && k.pair(r, r).is_ok()));
+    g.bench_function("llvm_kernel", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 2) % rows.len();
+            // SAFETY: a pair kernel, and every row holds `row_len()`
+            // elements that passed the safe call's checks just above.
+            black_box(unsafe {
+                k.pair_unchecked(black_box(rows[i].as_ptr()), black_box(rows[i + 1].as_ptr()))
+            })
+        })
+    });
 }
 
 fn config() -> Criterion {

@@ -98,10 +98,13 @@ pub fn run(root: &Path, opts: &Options) -> Result<(), String> {
             dir.display()
         ));
     }
+    let cpu = CpuInfo::read();
+    let roofline = crate::roofline::Roofline::of_run(&target, &cpu, started);
     let summary = Summary {
-        cpu: CpuInfo::read(),
+        cpu,
         command,
         records,
+        roofline,
     };
     let markdown = report::render_markdown(&summary);
     println!("{markdown}");

@@ -6,6 +6,7 @@ mod cpu;
 mod criterion;
 mod process;
 mod report;
+mod roofline;
 mod system_packages;
 mod test;
 

@@ -2,6 +2,7 @@
 
 use crate::cpu::CpuInfo;
 use crate::criterion::{natural_cmp_opt, Record, Throughput};
+use crate::roofline::{self, Roofline};
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +22,20 @@ pub struct Summary {
     pub cpu: CpuInfo,
     pub command: String,
     pub records: Vec<Record>,
+    /// The clock and vector width of this run, for the `pair` kernels'
+    /// GFLOP/s and fraction of the load bound.
+    pub roofline: Option<Roofline>,
+}
+
+/// The implementation whose pair kernels get GFLOP/s and roofline columns.
+const ROOFLINE_OF: &str = "llvm";
+
+/// `ROOFLINE_OF`'s GFLOP/s and fraction of the load bound in `row` of a
+/// `pair` pivot.
+fn roofline_cells(roofline: &Roofline, row: &PivotRow) -> Option<(f64, f64)> {
+    let cell = row.cells.get(ROOFLINE_OF).filter(|c| c.per_distance)?;
+    let flops = roofline::flops(&row.metric, row.dim)?;
+    Some((flops / cell.ns, roofline.fraction(row.dim, cell.ns)))
 }
 
 /// Splits a `<shape>/<metric>/d<dim>` group id; the shape may itself contain `/`.
@@ -307,8 +322,20 @@ pub fn render_markdown(summary: &Summary) -> String {
             HEKTOR.join(", ")
         );
     }
+    if let Some(r) = &summary.roofline {
+        let _ = writeln!(
+            out,
+            "\nFor `pair`, `{ROOFLINE_OF} GFLOP/s` counts 2 flops a component for ip and \
+             cosine_norms, 3 for l2, 6 for cosine; `{ROOFLINE_OF} % of load bound` is the \
+             fewest cycles a pair can take over the cycles it took: both vectors must be \
+             loaded, at most two {}-float vectors a cycle, so dim / {} cycles, at the {:.2} GHz \
+             the bench measured (a chain of dependent adds).",
+            r.lanes, r.lanes, r.ghz
+        );
+    }
     for pivot in &pivots {
-        render_pivot(&mut out, pivot);
+        let roofline = summary.roofline.as_ref().filter(|_| pivot.shape == "pair");
+        render_pivot(&mut out, pivot, roofline);
     }
 
     out.push_str("\n## All benchmarks\n");
@@ -352,7 +379,8 @@ fn or_none(s: String) -> String {
     }
 }
 
-fn render_pivot(out: &mut String, pivot: &Pivot) {
+fn render_pivot(out: &mut String, pivot: &Pivot, roofline: Option<&Roofline>) {
+    let roofline = roofline.filter(|_| pivot.columns.iter().any(|c| c == ROOFLINE_OF));
     let _ = writeln!(out, "\n### {}\n", escape(&pivot.shape));
     let with_value = pivot.rows.iter().any(|r| r.value.is_some());
     let mut headers = vec!["metric".to_string(), "dim".to_string()];
@@ -361,6 +389,10 @@ fn render_pivot(out: &mut String, pivot: &Pivot) {
     }
     headers.extend(pivot.columns.iter().map(|c| escape(c)));
     headers.extend(pivot.ratios.iter().map(|r| escape(&r.header())));
+    if roofline.is_some() {
+        headers.push(format!("{ROOFLINE_OF} GFLOP/s"));
+        headers.push(format!("{ROOFLINE_OF} % of load bound"));
+    }
     // Everything right of the metric is a number or a numeric parameter.
     table_header(out, &headers, 1);
 
@@ -382,6 +414,15 @@ fn render_pivot(out: &mut String, pivot: &Pivot) {
         }
         for ratio in &pivot.ratios {
             cells.push(ratio.of(row).map_or("—".to_string(), |r| format!("{r:.2}")));
+        }
+        if let Some(r) = roofline {
+            match roofline_cells(r, row) {
+                Some((gflops, fraction)) => {
+                    cells.push(format!("{gflops:.1}"));
+                    cells.push(format!("{:.0}%", fraction * 100.0));
+                }
+                None => cells.extend(["—".to_string(), "—".to_string()]),
+            }
         }
         out.push_str(&table_row(&cells));
     }
@@ -443,12 +484,19 @@ pub fn render_json(summary: &Summary) -> Value {
                         .iter()
                         .filter_map(|r| Some((r.header(), json!(r.of(row)?))))
                         .collect();
+                    let roofline = summary
+                        .roofline
+                        .as_ref()
+                        .filter(|_| p.shape == "pair")
+                        .and_then(|r| roofline_cells(r, row));
                     json!({
                         "metric": row.metric,
                         "dim": row.dim,
                         "value_str": row.value,
                         "cells": cells,
                         "ratios": ratios,
+                        "gflops": roofline.map(|(g, _)| g),
+                        "fraction_of_load_bound": roofline.map(|(_, f)| f),
                     })
                 })
                 .collect();
@@ -470,6 +518,7 @@ pub fn render_json(summary: &Summary) -> Value {
         .collect();
     json!({
         "cpu": { "model": summary.cpu.model, "flags": flags },
+        "roofline": summary.roofline.as_ref().map(|r| json!({ "clock_ghz": r.ghz, "f32_lanes": r.lanes })),
         "command": summary.command,
         "benchmarks": benchmarks,
         "pivots": pivots,
@@ -497,6 +546,7 @@ mod tests {
             cpu: crate::cpu::parse("model name : Test CPU\nflags : avx2 fma\n"),
             command: "cargo bench -p hektor-benches --bench kernels".to_string(),
             records,
+            roofline: None,
         }
     }
 
@@ -716,6 +766,33 @@ mod tests {
             ),
             "{md}"
         );
+    }
+
+    #[test]
+    fn pair_pivots_get_gflops_and_the_load_bound() {
+        let records = vec![
+            record("pair/ip/d768", "llvm", Some(1), 24.0),
+            record("pair/ip/d768", "simsimd", Some(1), 36.0),
+            record("gather/ip/d768", "llvm", Some(64), 64.0 * 24.0),
+        ];
+        let mut s = summary(records);
+        s.roofline = Some(Roofline {
+            ghz: 4.0,
+            lanes: 16,
+        });
+        let md = render_markdown(&s);
+        // 1536 flops in 24 ns = 64 GFLOP/s; the bound is 768/16 = 48
+        // cycles = 12 ns, half of 24.
+        assert!(
+            md.contains("| ip | 768 | 24.00 | 36.00 | 0.67 | 64.0 | 50% |"),
+            "{md}"
+        );
+        assert!(md.contains("dim / 16 cycles, at the 4.00 GHz"), "{md}");
+        // Only pair pivots get the columns.
+        assert_eq!(md.matches("% of load bound |").count(), 1, "{md}");
+        let json = render_json(&s);
+        let row = &json["pivots"][1]["rows"][0];
+        assert_eq!(row["fraction_of_load_bound"], 0.5);
     }
 
     #[test]
