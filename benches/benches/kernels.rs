@@ -12,6 +12,9 @@
 //! - `llvm` (feature `llvm`, on by default): the same, compiled by the LLVM
 //!   backend for this host's CPU (`LlvmBackend::host()`) with the runtime's
 //!   default schedule for it (the host's widest vectors);
+//! - `llvm_tuned`: the LLVM kernel with the schedule this machine's tuning
+//!   file gives it (`hektor tune`), only for the specs it tunes to
+//!   something other than the default;
 //! - `avx2`: hand-written `std::arch` AVX2+FMA kernels
 //!   (`hektor_benches::avx2`), skipped when the CPU lacks AVX2 or FMA;
 //! - `simsimd`: the simsimd crate, one call per distance (per row for
@@ -96,6 +99,12 @@ impl Tier {
         &self.kernels[&(shape, metric, dim)]
     }
 
+    /// Whether this tier has the kernel (`llvm_tuned` has only the specs
+    /// the tuning file tunes).
+    fn has(&self, shape: Shape, metric: Metric, dim: usize) -> bool {
+        self.kernels.contains_key(&(shape, metric, dim))
+    }
+
     /// The pair kernel, called through the safe `Kernel::pair`.
     fn pair(&self, metric: Metric, dim: usize) -> impl Fn(&[f32], &[f32]) -> f32 + '_ {
         let kernel = self.kernel(Shape::Pair, metric, dim);
@@ -136,9 +145,18 @@ impl Tier {
 }
 
 struct Setup {
-    /// Cranelift, then LLVM (with the `llvm` feature).
+    /// Cranelift, then LLVM (with the `llvm` feature), then `llvm_tuned`
+    /// when this machine's tuning file has LLVM schedules for benchmarked
+    /// specs (`hektor tune`).
     tiers: Vec<Tier>,
     peers: Peers,
+}
+
+impl Setup {
+    /// The tiers that have a kernel for (shape, metric, dim).
+    fn tiers_with(&self, shape: Shape, metric: Metric, dim: usize) -> impl Iterator<Item = &Tier> {
+        self.tiers.iter().filter(move |t| t.has(shape, metric, dim))
+    }
 }
 
 /// Hektor's backends for this host, in column order.
@@ -298,6 +316,9 @@ fn setup(mode: Mode) -> Setup {
         let _ = writeln!(table, "{line}");
     }
     say(&table);
+    if let Some(tuned) = tuned_tier(&backends, &specs, &say) {
+        tiers.push(tuned);
+    }
 
     if mode == Mode::Bench {
         // The clock `cargo xtask bench` turns pair times into a fraction
@@ -364,6 +385,50 @@ fn setup(mode: Mode) -> Setup {
     }
     say("");
     Setup { tiers, peers }
+}
+
+/// `llvm_tuned`: the LLVM kernels of the specs whose schedule in this
+/// machine's tuning file (`hektor tune`, `HEKTOR_TUNING_FILE`) differs
+/// from the default; `None` when there are none.
+fn tuned_tier(
+    backends: &[Box<dyn Backend>],
+    specs: &[KernelSpec],
+    say: &dyn Fn(&str),
+) -> Option<Tier> {
+    let llvm = backends.iter().find(|b| b.kind().name() == "llvm")?;
+    let path = hektor_runtime::tuning::default_tuning_path();
+    let book = hektor_runtime::ScheduleBook::load(&path);
+    for w in &book.warnings {
+        say(&format!("tuning file: {w}"));
+    }
+    let mut kernels = BTreeMap::new();
+    for spec in specs {
+        let (schedule, source) = book.schedule_for(spec, llvm.as_ref());
+        if source != hektor_runtime::ScheduleSource::Tuned
+            || schedule == default_schedule(spec, llvm.as_ref())
+        {
+            continue;
+        }
+        let kernel = compile(spec, &schedule, llvm.as_ref(), CompileOptions::default())
+            .unwrap_or_else(|e| panic!("compiling tuned {spec} ({schedule}): {e}"))
+            .kernel;
+        say(&format!(
+            "llvm_tuned: {spec} with {schedule} (from {})",
+            path.display()
+        ));
+        kernels.insert((spec.shape, spec.metric, spec.dim), kernel);
+    }
+    if kernels.is_empty() {
+        say(&format!(
+            "llvm_tuned: no tuned LLVM schedule for these specs in {} (run `hektor tune`)",
+            path.display()
+        ));
+        return None;
+    }
+    Some(Tier {
+        name: "llvm_tuned",
+        kernels,
+    })
 }
 
 fn median(xs: &[f64]) -> f64 {
@@ -458,7 +523,7 @@ fn pair_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
         .collect();
     let all =
         |f: &dyn Fn(&[f32], &[f32]) -> f32| pairs.iter().map(|(x, y)| f(x, y)).collect::<Vec<_>>();
-    for tier in &setup.tiers {
+    for tier in setup.tiers_with(Shape::Pair, metric, dim) {
         let f = tier.pair(metric, dim);
         sanity(&format!("{name} {}", tier.name), metric, &all(&f), &want);
     }
@@ -470,7 +535,7 @@ fn pair_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
 
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(1));
-    for tier in &setup.tiers {
+    for tier in setup.tiers_with(Shape::Pair, metric, dim) {
         bench_pair(&mut g, tier.name, &pairs, tier.pair(metric, dim));
     }
     if let Some(k) = avx2 {
@@ -529,7 +594,7 @@ fn gather_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
         f(&d.query, &d.base, dim, &d.ids, &mut out);
         sanity(&format!("{name} {what}"), metric, &out, &want);
     };
-    for tier in &setup.tiers {
+    for tier in setup.tiers_with(Shape::Gather, metric, dim) {
         check(tier.name, &tier.gather(metric, dim));
     }
     if let Some(k) = avx2 {
@@ -540,7 +605,7 @@ fn gather_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
 
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(d.ids.len() as u64));
-    for tier in &setup.tiers {
+    for tier in setup.tiers_with(Shape::Gather, metric, dim) {
         bench_gather(&mut g, tier.name, d, tier.gather(metric, dim));
     }
     if let Some(k) = avx2 {
@@ -605,7 +670,7 @@ fn scan_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
         );
         sanity(&format!("{name} {what}"), metric, &out, &want);
     };
-    for tier in &setup.tiers {
+    for tier in setup.tiers_with(Shape::Scan, metric, dim) {
         check(tier.name, &tier.scan(metric, dim));
     }
     if let Some(k) = avx2 {
@@ -616,7 +681,7 @@ fn scan_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
 
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(SCAN_ROWS as u64));
-    for tier in &setup.tiers {
+    for tier in setup.tiers_with(Shape::Scan, metric, dim) {
         bench_scan(&mut g, tier.name, d, tier.scan(metric, dim));
     }
     if let Some(k) = avx2 {
@@ -640,10 +705,11 @@ fn kernels(c: &mut Criterion) {
     }
 }
 
-/// `v` as a `cosine_norms` row of `row_len`: components, zero padding, and
-/// the inverse norm in the last slot (how an index stores cosine rows).
-fn with_norm(v: &[f32], row_len: usize) -> Vec<f32> {
-    let mut row = vec![0.0; row_len];
+/// `v` as a `cosine_norms` row of `row_len`, starting on a cache line:
+/// components, zero padding, and the inverse norm in the last slot (how
+/// an index stores cosine rows).
+fn with_norm(v: &[f32], row_len: usize) -> AlignedBuf {
+    let mut row = AlignedBuf::zeroed(row_len);
     row[..v.len()].copy_from_slice(v);
     row[row_len - 1] = reference::inverse_norm(v);
     row
@@ -662,8 +728,10 @@ fn cosine_norms_groups(c: &mut Criterion, setup: &Setup, d: &Data) {
         .map(|(x, y)| reference::pair(Metric::Cosine, x, y))
         .collect();
     let simsimd = Peers::simsimd_fn(Metric::Cosine);
-    let rows: Vec<Vec<(Vec<f32>, Vec<f32>)>> = setup
-        .tiers
+    let tiers: Vec<&Tier> = setup
+        .tiers_with(Shape::Pair, Metric::CosineNorms, dim)
+        .collect();
+    let rows: Vec<Vec<(AlignedBuf, AlignedBuf)>> = tiers
         .iter()
         .map(|tier| {
             let len = tier.kernel(Shape::Pair, Metric::CosineNorms, dim).row_len();
@@ -675,7 +743,7 @@ fn cosine_norms_groups(c: &mut Criterion, setup: &Setup, d: &Data) {
         .collect();
     let mut g = c.benchmark_group(format!("pair/cosine_norms/d{dim}"));
     g.throughput(Throughput::Elements(1));
-    for (tier, rows) in setup.tiers.iter().zip(&rows) {
+    for (tier, rows) in tiers.iter().zip(&rows) {
         let rows: Vec<(&[f32], &[f32])> = rows.iter().map(|(x, y)| (&x[..], &y[..])).collect();
         let f = tier.pair(Metric::CosineNorms, dim);
         let got: Vec<f32> = rows.iter().map(|(x, y)| f(x, y)).collect();
@@ -686,6 +754,11 @@ fn cosine_norms_groups(c: &mut Criterion, setup: &Setup, d: &Data) {
             &want,
         );
         bench_pair(&mut g, tier.name, &rows, f);
+        if tier.name == "llvm" {
+            let flat: Vec<&[f32]> = rows.iter().flat_map(|&(x, y)| [x, y]).collect();
+            let k = tier.kernel(Shape::Pair, Metric::CosineNorms, dim).clone();
+            bench_kernel_alone(&mut g, &[("llvm", k)], &flat);
+        }
     }
     bench_pair(&mut g, "simsimd", &pairs, simsimd);
     g.finish();
@@ -693,13 +766,13 @@ fn cosine_norms_groups(c: &mut Criterion, setup: &Setup, d: &Data) {
     let want = reference::gather(Metric::Cosine, &d.query, &d.base, dim, &d.ids);
     let mut g = c.benchmark_group(format!("gather/cosine_norms/d{dim}"));
     g.throughput(Throughput::Elements(d.ids.len() as u64));
-    for tier in &setup.tiers {
+    for tier in setup.tiers_with(Shape::Gather, Metric::CosineNorms, dim) {
         let f = tier.gather(Metric::CosineNorms, dim);
         let len = tier
             .kernel(Shape::Gather, Metric::CosineNorms, dim)
             .row_len();
         let stride = len.next_multiple_of(64 / F32);
-        let query = AlignedBuf::from_slice(&with_norm(&d.query, len));
+        let query = with_norm(&d.query, len);
         let mut base = AlignedBuf::zeroed(MATRIX_ROWS * stride);
         for (row, v) in base.chunks_exact_mut(stride).zip(d.base.chunks_exact(dim)) {
             row[..len].copy_from_slice(&with_norm(v, len));
@@ -880,10 +953,10 @@ fn integer_kernels(c: &mut Criterion) {
 /// group shows the kernel's own time beside the safe call's, whose
 /// argument checks (lengths, padding, metadata) cost about as much as a
 /// short kernel.
-fn bench_kernel_alone<T: hektor_kernels::Element>(
+fn bench_kernel_alone<T: hektor_kernels::Element, R: std::ops::Deref<Target = [T]>>(
     g: &mut BenchmarkGroup<'_, WallTime>,
     tiers: &[(&'static str, Kernel)],
-    rows: &[Vec<T>],
+    rows: &[R],
 ) {
     let Some((_, k)) = tiers.iter().find(|(name, _)| *name == "llvm") else {
         return;
@@ -894,7 +967,12 @@ fn bench_kernel_alone<T: hektor_kernels::Element>(
     g.bench_function("llvm_kernel", |b| {
         let mut i = 0;
         b.iter(|| {
-            i = (i + 2) % rows.len();
+            // Not `% rows.len()`: a division would cost more than the
+            // kernel (the other loops divide by a constant).
+            i += 2;
+            if i == rows.len() {
+                i = 0;
+            }
             // SAFETY: a pair kernel, and every row holds `row_len()`
             // elements that passed the safe call's checks just above.
             black_box(unsafe {

@@ -7,7 +7,7 @@
 
 use crate::backend::{BackendKind, LoweredCode};
 use crate::CallError;
-use hektor_kernels::{quant, Element, ElementType, KernelSpec, Schedule, Shape};
+use hektor_kernels::{quant, Element, KernelSpec, Schedule, Shape};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +47,26 @@ struct Inner {
     /// Whether rows have anything past their components (padding or a
     /// stored norm) that calls must check.
     has_tail_slots: bool,
+    /// Elements holding components (`spec.elements()`).
+    components: usize,
+    /// Where the trailing per-row data starts (`row_len - meta_len`):
+    /// `components..padded_end` must be zero.
+    padded_end: usize,
+    /// What the trailing data is, for the checks.
+    tail_data: TailData,
+    /// For bit rows whose last word is partly used: the bits past the
+    /// dimension start at this bit of the last component word.
+    bit_tail_shift: Option<u32>,
+}
+
+/// What a row holds after its padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TailData {
+    None,
+    /// `cosine_norms`: the inverse norm.
+    InverseNorm,
+    /// `i8`/`u8`: the quantization metadata.
+    QuantMeta,
 }
 
 /// The four f32 of a quantized row's metadata (`hektor_kernels::quant`):
@@ -61,23 +81,42 @@ fn check_quant_meta<T: Element>(what: &'static str, meta: &[T]) -> Result<(), Ca
             value: "missing".into(),
         });
     };
+    if quant_meta_ok(meta) {
+        return Ok(());
+    }
+    bad_quant_meta(what, quant_meta_words(meta))
+}
+
+/// Offset, scale, code sum and squared norm, from the metadata's bytes.
+#[inline(always)]
+fn quant_meta_words<T: Element>(meta: &[T]) -> [f32; 4] {
     let word = |k: usize| {
         let b = |j: usize| meta[4 * k + j].to_bits() as u8;
         f32::from_le_bytes([b(0), b(1), b(2), b(3)])
     };
-    let (offset, scale, code_sum, norm) = (word(0), word(1), word(2), word(3));
-    // One branch on the common path: all finite, scale and norm not
-    // negative (NaN fails every comparison).
-    let ok = offset.is_finite()
+    [word(0), word(1), word(2), word(3)]
+}
+
+/// The common path of [`check_quant_meta`] in one branch: all finite,
+/// scale and norm not negative (NaN fails every comparison). `meta` holds
+/// at least `META_BYTES` elements.
+#[inline(always)]
+fn quant_meta_ok<T: Element>(meta: &[T]) -> bool {
+    let [offset, scale, code_sum, norm] = quant_meta_words(meta);
+    offset.is_finite()
         && code_sum.is_finite()
         && scale.is_finite()
         && norm.is_finite()
         && scale >= 0.0
-        && norm >= 0.0;
-    if ok {
-        return Ok(());
+        && norm >= 0.0
+}
+
+#[cold]
+fn bad_norm(what: &'static str, inv: f32) -> CallError {
+    CallError::BadNorm {
+        what,
+        value: inv.to_string(),
     }
-    bad_quant_meta(what, [offset, scale, code_sum, norm])
 }
 
 /// The error for metadata that failed [`check_quant_meta`].
@@ -132,6 +171,18 @@ impl Kernel {
                 has_tail_slots: spec.row_len(&schedule) > spec.elements()
                     || (spec.dtype == hektor_kernels::ElementType::Bit
                         && !spec.dim.is_multiple_of(64)),
+                components: spec.elements(),
+                padded_end: spec.row_len(&schedule) - spec.meta_len(),
+                tail_data: if spec.dtype.is_quantized() {
+                    TailData::QuantMeta
+                } else if spec.meta_len() > 0 {
+                    TailData::InverseNorm
+                } else {
+                    TailData::None
+                },
+                bit_tail_shift: (spec.dtype == hektor_kernels::ElementType::Bit
+                    && !spec.dim.is_multiple_of(64))
+                .then_some((spec.dim % 64) as u32),
                 spec,
                 schedule,
                 backend,
@@ -232,44 +283,51 @@ impl Kernel {
     /// Zero padding between the components and the trailing per-row data,
     /// and a usable stored inverse norm (`cosine_norms`) or quantization
     /// metadata (`i8`, `u8`); for `bit`, zero bits past the dimension.
+    #[inline]
     fn check_padding<T: Element>(&self, what: &'static str, row: &[T]) -> Result<(), CallError> {
-        let spec = &self.inner.spec;
-        let components = spec.elements();
-        let meta = spec.meta_len();
-        let padded_end = self.row_len() - meta;
-        if let Some(k) = row[components..padded_end]
-            .iter()
-            .position(|&x| x.to_bits() != 0)
-        {
-            return Err(CallError::NonZeroPadding {
-                what,
-                index: components + k,
-            });
-        }
-        match spec.dtype {
-            ElementType::Bit if !spec.dim.is_multiple_of(64) => {
-                let last = row[components - 1].to_bits() >> (spec.dim % 64);
-                if last != 0 {
-                    return Err(CallError::BitsPastDimension {
-                        what,
-                        bit: spec.dim + last.trailing_zeros() as usize,
-                        dim: spec.dim,
-                    });
-                }
+        // The layout is precomputed: these checks run on every safe call,
+        // and recomputing it cost more than a short kernel.
+        let inner = &*self.inner;
+        let (components, padded_end) = (inner.components, inner.padded_end);
+        if components < padded_end {
+            if let Some(k) = row[components..padded_end]
+                .iter()
+                .position(|&x| x.to_bits() != 0)
+            {
+                return Err(CallError::NonZeroPadding {
+                    what,
+                    index: components + k,
+                });
             }
-            ElementType::I8 | ElementType::U8 => check_quant_meta(what, &row[padded_end..])?,
-            _ if meta > 0 => {
+        }
+        if let Some(shift) = inner.bit_tail_shift {
+            let last = row[components - 1].to_bits() >> shift;
+            if last != 0 {
+                return Err(self.bits_past_dimension(what, last));
+            }
+        }
+        match inner.tail_data {
+            TailData::None => Ok(()),
+            TailData::QuantMeta => check_quant_meta(what, &row[padded_end..]),
+            TailData::InverseNorm => {
                 let inv = row[padded_end].to_f32();
-                if !(inv.is_finite() && inv >= 0.0) {
-                    return Err(CallError::BadNorm {
-                        what,
-                        value: inv.to_string(),
-                    });
+                if inv.is_finite() && inv >= 0.0 {
+                    Ok(())
+                } else {
+                    Err(bad_norm(what, inv))
                 }
             }
-            _ => {}
         }
-        Ok(())
+    }
+
+    #[cold]
+    fn bits_past_dimension(&self, what: &'static str, last: u64) -> CallError {
+        let dim = self.inner.spec.dim;
+        CallError::BitsPastDimension {
+            what,
+            bit: dim + last.trailing_zeros() as usize,
+            dim,
+        }
     }
 
     fn check_rows<T: Element>(
@@ -302,13 +360,58 @@ impl Kernel {
     }
 
     /// The distance between `a` and `b` (`pair` kernels).
+    #[inline]
     pub fn pair<T: Element>(&self, a: &[T], b: &[T]) -> Result<f32, CallError> {
+        let inner = &*self.inner;
+        // The checks inline, as one chain of compares; only a failure
+        // takes the out-of-line path that names the error. (Taken one
+        // function at a time they cost as much as a short kernel.)
+        let valid = inner.spec.shape == Shape::Pair
+            && T::TYPE == inner.spec.dtype
+            && self.row_ok(a)
+            && self.row_ok(b);
+        if !valid {
+            self.check_pair(a, b)?;
+        }
+        // SAFETY: both slices hold exactly `row_len()` elements, all the
+        // kernel reads (checked above or by `check_pair`).
+        Ok(unsafe { self.pair_unchecked(a.as_ptr(), b.as_ptr()) })
+    }
+
+    /// Whether `row` passes [`Kernel::check_vector`] (element type aside):
+    /// the same checks, as one expression.
+    #[inline(always)]
+    fn row_ok<T: Element>(&self, row: &[T]) -> bool {
+        let inner = &*self.inner;
+        if row.len() != inner.row_len {
+            return false;
+        }
+        if !inner.has_tail_slots {
+            return true;
+        }
+        let (components, padded_end) = (inner.components, inner.padded_end);
+        row[components..padded_end].iter().all(|x| x.to_bits() == 0)
+            && inner
+                .bit_tail_shift
+                .is_none_or(|shift| row[components - 1].to_bits() >> shift == 0)
+            && match inner.tail_data {
+                TailData::None => true,
+                TailData::InverseNorm => {
+                    let inv = row[padded_end].to_f32();
+                    inv.is_finite() && inv >= 0.0
+                }
+                TailData::QuantMeta => {
+                    row.len() - padded_end >= quant::META_BYTES && quant_meta_ok(&row[padded_end..])
+                }
+            }
+    }
+
+    /// Every check of [`Kernel::pair`]'s arguments, with the error.
+    #[inline(never)]
+    fn check_pair<T: Element>(&self, a: &[T], b: &[T]) -> Result<(), CallError> {
         self.expect_shape(Shape::Pair)?;
         self.check_vector("a", a)?;
-        self.check_vector("b", b)?;
-        // SAFETY: both slices hold exactly `row_len()` elements, all the
-        // kernel reads.
-        Ok(unsafe { self.pair_unchecked(a.as_ptr(), b.as_ptr()) })
+        self.check_vector("b", b)
     }
 
     /// # Safety

@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 /// Hektor's own implementations (its code generators), in column order;
 /// the other columns of a pivot are their baselines.
-const HEKTOR: &[&str] = &["cranelift", "llvm"];
+const HEKTOR: &[&str] = &["cranelift", "llvm", "llvm_tuned"];
 /// Baselines that get an `<implementation>/<baseline>` ratio column for every
 /// Hektor implementation present beside them (`read_floor`: the streaming
 /// read of the `streaming` bench, the memory-bandwidth floor).
