@@ -148,3 +148,40 @@ fn compaction_is_durable() {
     assert_eq!(d.index().vector(20).unwrap(), &[9.0; 4]);
     assert!(d.index().vector(7).is_err());
 }
+
+/// An f16 index refuses a value f16 cannot hold before logging it, so the
+/// log never holds a record that could not be replayed.
+#[cfg(feature = "llvm")]
+#[test]
+fn f16_rows_refuse_unholdable_values_before_the_log() {
+    use hektor_runtime::index::Traversal;
+    let f16_kernels = |p: &IndexParams| {
+        let backend = hektor_codegen::llvm::LlvmBackend::host().map_err(|e| e.to_string())?;
+        IndexKernels::compile_for(
+            p.metric,
+            p.traversal,
+            p.dim,
+            &backend,
+            &ScheduleBook::defaults(),
+        )
+        .map_err(|e| e.to_string())
+    };
+    let path = dir("f16").join("i.hektor");
+    let params = IndexParams {
+        traversal: Traversal::F16,
+        ..IndexParams::new(Metric::L2, 4)
+    };
+    let index = HnswIndex::new(params, f16_kernels(&params).unwrap()).unwrap();
+    let d = DurableIndex::create(&path, index).unwrap();
+    assert_eq!(d.insert(&[1.0, 2.0, 3.0, 4.0]).unwrap(), 0);
+    let logged = d.log_bytes();
+    let err = d.insert(&[1.0, 1e5, 0.0, 0.0]).unwrap_err().to_string();
+    assert!(err.contains("f16"), "{err}");
+    assert_eq!(d.log_bytes(), logged, "the refused insert was logged");
+    assert_eq!(d.insert(&[0.5, 0.25, 0.0, 0.0]).unwrap(), 1);
+    drop(d);
+    let (d, report) = DurableIndex::open(&path, f16_kernels, 100).unwrap();
+    assert_eq!(report.replayed_inserts, 2);
+    assert_eq!(d.index().params().traversal, Traversal::F16);
+    assert_eq!(d.index().vector(1).unwrap(), [0.5, 0.25, 0.0, 0.0]);
+}
