@@ -4,7 +4,7 @@
 use hektor_codegen::cranelift::CraneliftBackend;
 use hektor_kernels::Metric;
 use hektor_runtime::index::{
-    HnswIndex, IndexError, IndexKernels, IndexParams, Neighbor, Traversal,
+    HnswIndex, IndexError, IndexKernels, IndexParams, Neighbor, Search, Traversal,
 };
 use hektor_runtime::ScheduleBook;
 use rand::rngs::StdRng;

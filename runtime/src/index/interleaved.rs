@@ -88,9 +88,9 @@ impl HnswIndex {
     }
 }
 
-impl InterleavedIndex<'_> {
+impl super::Search for InterleavedIndex<'_> {
     /// As [`HnswIndex::search_into`], with level 0 read from the copy.
-    pub fn search_into(
+    fn search_into(
         &self,
         query: &[f32],
         k: usize,
@@ -120,10 +120,12 @@ impl InterleavedIndex<'_> {
     }
 
     /// Working memory for this copy's searches.
-    pub fn scratch(&self) -> Result<Scratch, IndexError> {
+    fn scratch(&self) -> Result<Scratch, IndexError> {
         self.index.scratch()
     }
+}
 
+impl InterleavedIndex<'_> {
     /// Bytes the copy occupies.
     pub fn bytes(&self) -> usize {
         self.nodes * self.block_words * 4

@@ -74,6 +74,40 @@ pub enum IndexError {
     Memory(#[from] MemoryError),
 }
 
+/// A searchable view of an index: the index itself, or an interleaved
+/// copy of its level 0 ([`InterleavedIndex`]). What a server's worker or a
+/// benchmark loop is generic over.
+pub trait Search {
+    /// Working memory for one thread's searches.
+    fn scratch(&self) -> Result<Scratch, IndexError>;
+    /// The `k` nearest live vectors to `query`, nearest first, into `out`
+    /// (see [`HnswIndex::search_into`]).
+    fn search_into(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        s: &mut Scratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<(), IndexError>;
+}
+
+impl Search for HnswIndex {
+    fn scratch(&self) -> Result<Scratch, IndexError> {
+        HnswIndex::scratch(self)
+    }
+    fn search_into(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        s: &mut Scratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<(), IndexError> {
+        HnswIndex::search_into(self, query, k, ef, s, out)
+    }
+}
+
 /// What an index is built with.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IndexParams {

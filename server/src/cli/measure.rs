@@ -3,7 +3,7 @@
 //! as it is (nearest-rank percentiles, the maximum included).
 
 use hektor_runtime::dataset::{Matrix, Neighbors};
-use hektor_runtime::index::{HnswIndex, IndexError, InterleavedIndex, Neighbor, Scratch};
+use hektor_runtime::index::{Neighbor, Search};
 use hektor_runtime::stats::percentile;
 use serde::Serialize;
 use std::time::Instant;
@@ -76,54 +76,8 @@ pub fn sweep_point(
 pub trait SearchFn: FnMut(&[f32], &mut Vec<u32>) -> Result<(), String> {}
 impl<F: FnMut(&[f32], &mut Vec<u32>) -> Result<(), String>> SearchFn for F {}
 
-/// What `hektor search` can time: the index, or an interleaved copy of
-/// its level 0.
-pub trait Searcher {
-    fn scratch(&self) -> Result<Scratch, IndexError>;
-    fn search_into(
-        &self,
-        query: &[f32],
-        k: usize,
-        ef: usize,
-        s: &mut Scratch,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<(), IndexError>;
-}
-
-impl Searcher for HnswIndex {
-    fn scratch(&self) -> Result<Scratch, IndexError> {
-        HnswIndex::scratch(self)
-    }
-    fn search_into(
-        &self,
-        query: &[f32],
-        k: usize,
-        ef: usize,
-        s: &mut Scratch,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<(), IndexError> {
-        HnswIndex::search_into(self, query, k, ef, s, out)
-    }
-}
-
-impl Searcher for InterleavedIndex<'_> {
-    fn scratch(&self) -> Result<Scratch, IndexError> {
-        InterleavedIndex::scratch(self)
-    }
-    fn search_into(
-        &self,
-        query: &[f32],
-        k: usize,
-        ef: usize,
-        s: &mut Scratch,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<(), IndexError> {
-        InterleavedIndex::search_into(self, query, k, ef, s, out)
-    }
-}
-
 /// An HNSW search for `sweep_point`: ids only, through a reused scratch.
-pub fn hnsw_search<S: Searcher>(
+pub fn hnsw_search<S: Search>(
     index: &S,
     k: usize,
     ef: usize,

@@ -4,12 +4,13 @@
 
 use super::args::BackendArg;
 use super::engine::{index_kernels, print_kernels};
-use super::measure::{ef_list, hnsw_search, print_table, sweep_point, Searcher, SweepPoint};
+use super::measure::{ef_list, hnsw_search, print_table, sweep_point, SweepPoint};
 use super::Failure;
 use hektor_runtime::dataset::{
     check_same_dim, load_ids, load_vectors, save_ids, Matrix, Neighbors,
 };
 use hektor_runtime::durable::DurableIndex;
+use hektor_runtime::index::Search;
 use hektor_runtime::ExactSearch;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -165,7 +166,7 @@ pub fn run(a: SearchArgs) -> Result<(), Failure> {
 
 /// One sweep point per ef over `index`, each after `a.warmup` untimed
 /// queries; returns the ids of the last.
-fn sweep<S: Searcher>(
+fn sweep<S: Search>(
     a: &SearchArgs,
     index: &S,
     queries: &Matrix,
