@@ -18,13 +18,10 @@
 //! signs of uncentred data (all-positive SIFT-like components, or
 //! embeddings with a common direction) carry little information.
 
+use super::rows::{RowRegion, LINE};
 use super::{IndexError, Traversal};
-use crate::memory::Region;
 use hektor_kernels::reference::inverse_norm;
 use hektor_kernels::{quant, ElementType, Metric};
-
-/// Bytes of a cache line: code rows start on one.
-const LINE: usize = 64;
 
 /// The element type and metric of the gather kernel that walks `traversal`
 /// codes of a `metric` index, or `None` for the f32 rows.
@@ -40,14 +37,12 @@ pub fn code_kernel(traversal: Traversal, metric: Metric) -> Option<(ElementType,
 /// Every node's code row, in a [`Region`] reserved for the index's maximum
 /// size. Rows are written once, before their node is linked.
 pub struct CodeStore {
-    rows: Region<u64>,
+    rows: RowRegion,
     traversal: Traversal,
     metric: Metric,
     dim: usize,
     /// Elements of the kernel's type per row (`Kernel::row_len`).
     row_elems: usize,
-    /// Bytes from one row's start to the next: whole cache lines.
-    stride_bytes: usize,
     /// Bit codes: the point whose offsets are binarized.
     centre: Vec<f32>,
 }
@@ -65,16 +60,12 @@ impl CodeStore {
         let (dtype, _) = code_kernel(traversal, metric)
             .ok_or_else(|| IndexError::Parameter("f32 traversal has no codes".into()))?;
         let stride_bytes = (row_elems * dtype.size_bytes()).next_multiple_of(LINE);
-        let words = max_rows
-            .checked_mul(stride_bytes / 8)
-            .ok_or(IndexError::TooLarge { rows: max_rows })?;
         Ok(CodeStore {
-            rows: Region::reserve(words)?,
+            rows: RowRegion::reserve(stride_bytes, max_rows)?,
             traversal,
             metric,
             dim,
             row_elems,
-            stride_bytes,
             centre: vec![0.0; dim],
         })
     }
@@ -85,21 +76,18 @@ impl CodeStore {
 
     /// Bytes of one row and its padding.
     pub fn stride_bytes(&self) -> usize {
-        self.stride_bytes
+        self.rows.stride_bytes()
     }
 
     /// Start of row 0, as the kernel's element type.
     pub fn base<T>(&self) -> *const T {
-        self.rows.as_ptr().cast()
+        self.rows.base()
     }
 
     /// Where row `id` starts (for prefetching: computing it reads nothing).
     #[inline]
     pub fn row_start(&self, id: u32) -> *const i8 {
-        self.rows
-            .as_ptr()
-            .cast::<i8>()
-            .wrapping_add(id as usize * self.stride_bytes)
+        self.rows.row_start(id)
     }
 
     /// Sets the centre bit codes are taken around to the mean of `rows`
@@ -112,11 +100,11 @@ impl CodeStore {
         }
         let mut sum = vec![0f64; self.dim];
         let mut count = 0usize;
-        let mut scratch = vec![0f32; self.dim];
         for row in rows {
-            let row = self.oriented(row.as_ref(), &mut scratch);
+            let row = row.as_ref();
+            let scale = self.scale(row);
             for (s, &x) in sum.iter_mut().zip(row) {
-                *s += f64::from(x);
+                *s += f64::from(x * scale);
             }
             count += 1;
         }
@@ -128,16 +116,14 @@ impl CodeStore {
         }
     }
 
-    /// `x`, normalized when the metric is cosine (into `scratch`).
-    fn oriented<'a>(&self, x: &'a [f32], scratch: &'a mut [f32]) -> &'a [f32] {
+    /// What `x` is multiplied by before it is coded: 1/‖x‖ for cosine
+    /// (codes of the direction), else 1. A factor, not a normalized copy,
+    /// so that coding a query allocates nothing.
+    fn scale(&self, x: &[f32]) -> f32 {
         if matches!(self.metric, Metric::Cosine | Metric::CosineNorms) {
-            let inv = inverse_norm(x);
-            for (s, &v) in scratch.iter_mut().zip(x) {
-                *s = v * inv;
-            }
-            scratch
+            inverse_norm(x)
         } else {
-            x
+            1.0
         }
     }
 
@@ -145,8 +131,8 @@ impl CodeStore {
     /// words or more). Queries are encoded the same way.
     pub fn encode(&self, vector: &[f32], row: &mut [u64]) -> Result<(), IndexError> {
         debug_assert_eq!(vector.len(), self.dim);
-        debug_assert!(row.len() * 8 >= self.stride_bytes);
-        let row = &mut row[..self.stride_bytes / 8];
+        debug_assert!(row.len() * 8 >= self.stride_bytes());
+        let row = &mut row[..self.stride_bytes() / 8];
         match self.traversal {
             Traversal::F32 | Traversal::F16 => unreachable!("a code store always has codes"),
             Traversal::Sq8 => {
@@ -159,11 +145,10 @@ impl CodeStore {
                     .map_err(|e| IndexError::Quantize(e.to_string()))
             }
             Traversal::Bit => {
-                let mut scratch = vec![0f32; self.dim];
-                let x = self.oriented(vector, &mut scratch);
+                let scale = self.scale(vector);
                 row.fill(0);
-                for (i, (&v, &c)) in x.iter().zip(&self.centre).enumerate() {
-                    row[i / 64] |= u64::from(v > c) << (i % 64);
+                for (i, (&v, &c)) in vector.iter().zip(&self.centre).enumerate() {
+                    row[i / 64] |= u64::from(v * scale > c) << (i % 64);
                 }
                 Ok(())
             }
@@ -176,13 +161,8 @@ impl CodeStore {
     /// `id` must be below the store's `max_rows`, owned by this writer
     /// alone, and not yet reachable by any reader.
     pub unsafe fn write(&self, id: u32, vector: &[f32]) -> Result<(), IndexError> {
-        let words = self.stride_bytes / 8;
-        // SAFETY: the caller owns the row exclusively; it lies inside the
-        // reservation.
-        let row = unsafe {
-            std::slice::from_raw_parts_mut(self.rows.as_ptr().add(id as usize * words), words)
-        };
-        self.encode(vector, row)
+        // SAFETY: forwarded to the caller.
+        self.encode(vector, unsafe { self.rows.row_mut(id) })
     }
 }
 
@@ -209,6 +189,21 @@ mod tests {
         s.encode(&[12.0, 0.0, 6.0], &mut row).unwrap();
         assert_eq!(row[0], 0b101);
         assert!(row[1..].iter().all(|&w| w == 0));
+    }
+
+    #[test]
+    fn cosine_bit_codes_are_codes_of_the_direction() {
+        let mut s = store(Traversal::Bit, Metric::Cosine, 3);
+        // Centred on the mean direction of (1,0,0) and (0,1,0): (½,½,0).
+        s.centre_on([[2.0, 0.0, 0.0], [0.0, 5.0, 0.0]].iter().map(|r| &r[..]));
+        assert_eq!(s.centre, vec![0.5, 0.5, 0.0]);
+        let code = |v: &[f32]| {
+            let mut row = vec![0u64; s.stride_bytes() / 8];
+            s.encode(v, &mut row).unwrap();
+            row[0]
+        };
+        assert_eq!(code(&[3.0, 1.0, 1.0]), code(&[30.0, 10.0, 10.0]));
+        assert_eq!(code(&[3.0, 1.0, 1.0]), 0b101);
     }
 
     #[test]

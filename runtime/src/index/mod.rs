@@ -20,6 +20,7 @@ mod graph;
 mod insert;
 mod interleaved;
 mod kernels;
+mod rows;
 mod search;
 mod store;
 mod visited;

@@ -9,14 +9,12 @@
 //! row never moves once written: searches read rows while inserts append
 //! new ones, with no lock.
 
+use super::rows::{RowRegion, LINE};
 use super::{IndexError, Traversal};
 use crate::memory::Region;
 use hektor_kernels::reference::inverse_norm;
 use hektor_kernels::{ElementType, Metric};
 use std::borrow::Cow;
-
-/// Bytes of a cache line: every row's stride is a multiple of it.
-const LINE: usize = 64;
 
 /// How an index of `metric` walking `traversal` stores its rows: the
 /// element type and the metric its kernels compute.
@@ -32,7 +30,7 @@ pub fn row_format(metric: Metric, traversal: Traversal) -> (ElementType, Metric)
 }
 
 pub struct VectorStore {
-    rows: Region<u64>,
+    rows: RowRegion,
     dtype: ElementType,
     dim: usize,
     /// Elements the kernels read per row.
@@ -65,12 +63,9 @@ impl VectorStore {
     ) -> Result<Self, IndexError> {
         let (dtype, kernel_metric) = row_format(metric, traversal);
         debug_assert!(matches!(dtype, ElementType::F32 | ElementType::F16));
-        debug_assert!(stride >= row_len && (stride * dtype.size_bytes()).is_multiple_of(LINE));
-        let words = max_rows
-            .checked_mul(stride * dtype.size_bytes() / 8)
-            .ok_or(IndexError::TooLarge { rows: max_rows })?;
+        debug_assert!(stride >= row_len);
         Ok(VectorStore {
-            rows: Region::reserve(words)?,
+            rows: RowRegion::reserve(stride * dtype.size_bytes(), max_rows)?,
             dtype,
             dim,
             row_len,
@@ -86,10 +81,6 @@ impl VectorStore {
         self.stride
     }
 
-    fn stride_bytes(&self) -> usize {
-        self.stride * self.dtype.size_bytes()
-    }
-
     pub fn row_len(&self) -> usize {
         self.row_len
     }
@@ -98,17 +89,14 @@ impl VectorStore {
     /// type the index passes rows around as; the kernel reads its own
     /// element type).
     pub fn base(&self) -> *const f32 {
-        self.rows.as_ptr().cast()
+        self.rows.base()
     }
 
     /// Where row `id` starts (for prefetching: computing the address reads
     /// nothing).
     #[inline]
     pub fn row_start(&self, id: u32) -> *const i8 {
-        self.rows
-            .as_ptr()
-            .cast::<i8>()
-            .wrapping_add(id as usize * self.stride_bytes())
+        self.rows.row_start(id)
     }
 
     /// Row `id` as the kernels read it, for use as a kernel's query.
@@ -150,13 +138,8 @@ impl VectorStore {
     /// `id` must be below `max_rows()`, owned by this writer alone, and not
     /// yet reachable by any reader.
     pub unsafe fn write(&self, id: u32, vector: &[f32]) -> Result<(), IndexError> {
-        let words = self.stride_bytes() / 8;
-        // SAFETY: the caller owns the row exclusively; it lies inside the
-        // reservation.
-        let row = unsafe {
-            std::slice::from_raw_parts_mut(self.rows.as_ptr().add(id as usize * words), words)
-        };
-        self.encode(vector, row)
+        // SAFETY: forwarded to the caller.
+        self.encode(vector, unsafe { self.rows.row_mut(id) })
     }
 
     /// Checks that rows can hold `vector`'s values (f16 rows: within
@@ -205,12 +188,12 @@ impl VectorStore {
 
     /// The region rows live in (for saving and loading index files).
     pub fn region_mut(&mut self) -> &mut Region<u64> {
-        &mut self.rows
+        self.rows.region_mut()
     }
 
     /// Bytes of memory rows `0..rows` occupy.
     pub fn bytes(&self, rows: usize) -> usize {
-        rows * self.stride_bytes()
+        self.rows.bytes(rows)
     }
 }
 
