@@ -865,23 +865,11 @@ fn integer_kernels(c: &mut Criterion) {
         };
         let mut g = c.benchmark_group(format!("pair.i8/{metric}/d{dim}"));
         g.throughput(Throughput::Elements(1));
-        for (name, k) in &tiers {
-            g.bench_function(*name, |b| {
-                let mut i = 0;
-                b.iter(|| {
-                    i = (i + 2) % (2 * POOL);
-                    black_box(
-                        k.pair(black_box(&rows[i]), black_box(&rows[i + 1]))
-                            .unwrap(),
-                    )
-                })
-            });
-        }
-        bench_kernel_alone(&mut g, &tiers, &rows);
+        bench_tier_pairs(&mut g, &tiers, &rows);
         g.bench_function("simsimd", |b| {
             let mut i = 0;
             b.iter(|| {
-                i = (i + 2) % (2 * POOL);
+                i = next_pair(i, 2 * POOL);
                 black_box(simsimd(
                     black_box(&rows[i][..dim]),
                     black_box(&rows[i + 1][..dim]),
@@ -921,23 +909,11 @@ fn integer_kernels(c: &mut Criterion) {
         );
         let mut g = c.benchmark_group(format!("pair.bit/hamming/d{dim}"));
         g.throughput(Throughput::Elements(1));
-        for (name, k) in &tiers {
-            g.bench_function(*name, |b| {
-                let mut i = 0;
-                b.iter(|| {
-                    i = (i + 2) % (2 * POOL);
-                    black_box(
-                        k.pair(black_box(&words[i]), black_box(&words[i + 1]))
-                            .unwrap(),
-                    )
-                })
-            });
-        }
-        bench_kernel_alone(&mut g, &tiers, &words);
+        bench_tier_pairs(&mut g, &tiers, &words);
         g.bench_function("simsimd", |b| {
             let mut i = 0;
             b.iter(|| {
-                i = (i + 2) % (2 * POOL);
+                i = next_pair(i, 2 * POOL);
                 black_box(<u8 as BinarySimilarity>::hamming(
                     black_box(&bytes[i]),
                     black_box(&bytes[i + 1]),
@@ -945,6 +921,39 @@ fn integer_kernels(c: &mut Criterion) {
             })
         });
         g.finish();
+    }
+}
+
+/// Each tier's pair kernel through the safe `Kernel::pair`, then
+/// [`bench_kernel_alone`], over `rows` taken two at a time.
+fn bench_tier_pairs<T: hektor_kernels::Element, R: std::ops::Deref<Target = [T]>>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    tiers: &[(&'static str, Kernel)],
+    rows: &[R],
+) {
+    for (name, k) in tiers {
+        g.bench_function(*name, |b| {
+            let mut i = 0;
+            b.iter(|| {
+                i = next_pair(i, rows.len());
+                black_box(
+                    k.pair(black_box(&rows[i]), black_box(&rows[i + 1]))
+                        .unwrap(),
+                )
+            })
+        });
+    }
+    bench_kernel_alone(g, tiers, rows);
+}
+
+/// The index of the pair after the one at `i` in a pool of `len` rows.
+/// Not `% len`: a division would cost more than a short kernel.
+#[inline(always)]
+fn next_pair(i: usize, len: usize) -> usize {
+    if i + 2 >= len {
+        0
+    } else {
+        i + 2
     }
 }
 
@@ -967,12 +976,7 @@ fn bench_kernel_alone<T: hektor_kernels::Element, R: std::ops::Deref<Target = [T
     g.bench_function("llvm_kernel", |b| {
         let mut i = 0;
         b.iter(|| {
-            // Not `% rows.len()`: a division would cost more than the
-            // kernel (the other loops divide by a constant).
-            i += 2;
-            if i == rows.len() {
-                i = 0;
-            }
+            i = next_pair(i, rows.len());
             // SAFETY: a pair kernel, and every row holds `row_len()`
             // elements that passed the safe call's checks just above.
             black_box(unsafe {
