@@ -32,7 +32,6 @@ fn run_cases<T: Element>(
     oracle: impl Fn(&[T], &[T]) -> (Reference, f64),
 ) -> Result<VerifyReport, CodegenError> {
     let spec = *kernel.spec();
-    let schedule = *kernel.schedule();
     let row_len = kernel.row_len();
     let mut report = VerifyReport {
         checked: 0,
@@ -47,23 +46,7 @@ fn run_cases<T: Element>(
         let mut check = |index: usize, got: f32, q: &[T], r: &[T]| -> Result<(), CodegenError> {
             let (want, tol) = oracle(q, r);
             let tol = if case.exact { 0.0 } else { tol };
-            let err = (got as f64 - want.distance).abs();
-            if err.is_nan() || err > tol {
-                return Err(CodegenError::Mismatch {
-                    spec,
-                    schedule,
-                    case: case.name.to_string(),
-                    index,
-                    got,
-                    want: want.distance,
-                    tolerance: tol,
-                });
-            }
-            report.checked += 1;
-            if tol > 0.0 {
-                report.worst_error_ratio = report.worst_error_ratio.max(err / tol);
-            }
-            Ok(())
+            report.compare(kernel, case.name, index, got, want.distance, tol)
         };
         let mut rng = StdRng::seed_from_u64(0x0069_6e74_6567_6572 ^ seed as u64);
         let q = (case.row)(&mut rng, 0);

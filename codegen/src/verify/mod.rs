@@ -36,6 +36,40 @@ pub struct VerifyReport {
     pub worst_error_ratio: f64,
 }
 
+impl VerifyReport {
+    /// Compares one distance the kernel returned with the oracle's, within
+    /// `tol`: counted when it agrees, the mismatch (naming `kernel`,
+    /// `case` and `index`) when it does not. NaN compares false with
+    /// everything, so it is out of bounds.
+    pub(crate) fn compare(
+        &mut self,
+        kernel: &Kernel,
+        case: &str,
+        index: usize,
+        got: f32,
+        want: f64,
+        tol: f64,
+    ) -> Result<(), CodegenError> {
+        let err = (got as f64 - want).abs();
+        if err.is_nan() || err > tol {
+            return Err(CodegenError::Mismatch {
+                spec: *kernel.spec(),
+                schedule: *kernel.schedule(),
+                case: case.to_string(),
+                index,
+                got,
+                want,
+                tolerance: tol,
+            });
+        }
+        self.checked += 1;
+        if tol > 0.0 {
+            self.worst_error_ratio = self.worst_error_ratio.max(err / tol);
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Case {
     Random,
@@ -181,24 +215,7 @@ fn verify_as<T: Element>(kernel: &Kernel) -> Result<VerifyReport, CodegenError> 
             } else {
                 tolerance(spec.metric, dim, depth, want)
             };
-            let err = (got as f64 - want.distance).abs();
-            // NaN compares false with everything: treat it as out of bounds.
-            if err.is_nan() || err > tol {
-                return Err(CodegenError::Mismatch {
-                    spec,
-                    schedule,
-                    case: case.name().to_string(),
-                    index,
-                    got,
-                    want: want.distance,
-                    tolerance: tol,
-                });
-            }
-            report.checked += 1;
-            if tol > 0.0 {
-                report.worst_error_ratio = report.worst_error_ratio.max(err / tol);
-            }
-            Ok(())
+            report.compare(kernel, case.name(), index, got, want.distance, tol)
         };
     let call_failed = |e: crate::CallError| CodegenError::Backend {
         backend: "verifier",
