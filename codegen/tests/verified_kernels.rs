@@ -26,34 +26,37 @@ fn schedule_strategy(dim: usize) -> impl Strategy<Value = Schedule> {
         prop_oneof![Just(1u32), Just(4u32)],
         prop_oneof![(1u32..=4).prop_map(Unroll::Factor), Just(Unroll::Full)],
         1u32..=8,
-        0u32..=16,
+        (0u32..=16, 0u32..=3),
         prop_oneof![
             Just(TailStrategy::Scalar),
             Just(TailStrategy::Masked),
             Just(TailStrategy::Padded)
         ],
     )
-        .prop_map(move |(width, unroll, accumulators, prefetch, tail)| {
-            // Full unrolling of thousands of iterations is legal but slow to
-            // compile; keep it to the dimensions it is meant for.
-            let unroll = if dim > 256 && unroll == Unroll::Full {
-                Unroll::Factor(2)
-            } else {
-                unroll
-            };
-            let tail = if width == 1 && tail == TailStrategy::Masked {
-                TailStrategy::Scalar
-            } else {
-                tail
-            };
-            Schedule {
-                width,
-                unroll,
-                accumulators,
-                prefetch,
-                tail,
-            }
-        })
+        .prop_map(
+            move |(width, unroll, accumulators, (prefetch, prefetch_lines), tail)| {
+                // Full unrolling of thousands of iterations is legal but slow to
+                // compile; keep it to the dimensions it is meant for.
+                let unroll = if dim > 256 && unroll == Unroll::Full {
+                    Unroll::Factor(2)
+                } else {
+                    unroll
+                };
+                let tail = if width == 1 && tail == TailStrategy::Masked {
+                    TailStrategy::Scalar
+                } else {
+                    tail
+                };
+                Schedule {
+                    width,
+                    unroll,
+                    accumulators,
+                    prefetch,
+                    prefetch_lines,
+                    tail,
+                }
+            },
+        )
 }
 
 fn metric_strategy() -> impl Strategy<Value = Metric> {

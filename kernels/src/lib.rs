@@ -22,6 +22,8 @@ pub use error::SpecError;
 /// IEEE half precision, the element of `f16` vectors (from the `half` crate).
 pub use half::f16;
 pub use metric::Metric;
-pub use schedule::{Schedule, TailStrategy, Unroll, MAX_FLOAT_WIDTH, MAX_WIDTH};
+pub use schedule::{
+    Schedule, TailStrategy, Unroll, DEFAULT_PREFETCH_LINES, MAX_FLOAT_WIDTH, MAX_WIDTH,
+};
 pub use shape::Shape;
 pub use spec::{check_dim as spec_check_dim, KernelSpec, MAX_DIM, MAX_U8_DIM};

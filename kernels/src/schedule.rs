@@ -37,7 +37,7 @@ pub enum Unroll {
 
 /// How a kernel is executed, kept apart from what it computes.
 ///
-/// Printed and parsed as `width=4,unroll=2,acc=4,prefetch=4,tail=scalar`;
+/// Printed and parsed as `width=4,unroll=2,acc=4,prefetch=4,pflines=2,tail=scalar`;
 /// keys may be given in any order and missing keys keep their defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Schedule {
@@ -50,6 +50,13 @@ pub struct Schedule {
     pub accumulators: u32,
     /// For `gather` and `scan`: prefetch the row this many rows ahead (0 = off).
     pub prefetch: u32,
+    /// How much of each row ahead is prefetched: its first this many cache
+    /// lines (0 = every line). A row's first lines are what the hardware
+    /// cannot foresee; once they are requested, its prefetchers stream
+    /// the rest of the row. Prefetching every line instead spends a load
+    /// slot and a fill buffer per line, which measured up to 1.35× slower
+    /// on long rows from DRAM (`benches/streaming.rs`, gather ip d1536).
+    pub prefetch_lines: u32,
     pub tail: TailStrategy,
 }
 
@@ -62,6 +69,10 @@ pub const MAX_FLOAT_WIDTH: u32 = 16;
 pub const MAX_UNROLL: u32 = 64;
 pub const MAX_ACCUMULATORS: u32 = 16;
 pub const MAX_PREFETCH: u32 = 64;
+/// At most this many prefetched lines a row (4 KiB, a page).
+pub const MAX_PREFETCH_LINES: u32 = 64;
+/// The lines of each row ahead that a default schedule prefetches.
+pub const DEFAULT_PREFETCH_LINES: u32 = 2;
 
 impl Default for Schedule {
     /// A sound schedule for 128-bit vectors: four f32x4 accumulators cover
@@ -72,6 +83,7 @@ impl Default for Schedule {
             unroll: Unroll::Factor(2),
             accumulators: 4,
             prefetch: 4,
+            prefetch_lines: DEFAULT_PREFETCH_LINES,
             tail: TailStrategy::Scalar,
         }
     }
@@ -93,7 +105,8 @@ impl Schedule {
                 width: 1,
                 accumulators: 4,
                 ..Schedule::default()
-            };
+            }
+            .with_default_prefetch(spec);
         }
         let accumulators = match spec.metric {
             crate::Metric::L2 | crate::Metric::Ip | crate::Metric::CosineNorms => 8,
@@ -103,6 +116,27 @@ impl Schedule {
             accumulators,
             ..Schedule::default()
         }
+        .with_default_prefetch(spec)
+    }
+
+    /// `self` with the default prefetch distance for `spec`: 4 rows ahead
+    /// for `gather` (its rows are scattered: each must be requested ahead
+    /// of use), and for `scan` at least 4 KiB ahead, so that short rows
+    /// from DRAM are asked for a memory latency before they are read
+    /// (scan l2 d128 from DRAM: 1.19× the read floor at 4 rows, 1.06× at
+    /// 8; `benches/streaming.rs`).
+    pub fn with_default_prefetch(self, spec: &crate::KernelSpec) -> Self {
+        const SCAN_AHEAD_BYTES: usize = 4096;
+        let prefetch = match spec.shape {
+            crate::Shape::Scan => {
+                let row = (spec.elements() * spec.dtype.size_bytes()).max(1);
+                SCAN_AHEAD_BYTES
+                    .div_ceil(row)
+                    .clamp(4, MAX_PREFETCH as usize) as u32
+            }
+            _ => 4,
+        };
+        Schedule { prefetch, ..self }
     }
 
     /// Checks the schedule's own consistency (a backend may further restrict
@@ -130,6 +164,12 @@ impl Schedule {
             return bad(format!(
                 "prefetch={} must be in 0..={MAX_PREFETCH}",
                 self.prefetch
+            ));
+        }
+        if self.prefetch_lines > MAX_PREFETCH_LINES {
+            return bad(format!(
+                "pflines={} must be in 0..={MAX_PREFETCH_LINES} (0 = the whole row)",
+                self.prefetch_lines
             ));
         }
         if self.tail == TailStrategy::Masked && self.width == 1 {
@@ -160,6 +200,7 @@ impl Schedule {
                 }
                 "acc" | "accumulators" => self.accumulators = number()?,
                 "prefetch" | "pf" => self.prefetch = number()?,
+                "pflines" | "prefetch_lines" => self.prefetch_lines = number()?,
                 "tail" => {
                     self.tail = match value {
                         "scalar" | "peel" => TailStrategy::Scalar,
@@ -174,7 +215,7 @@ impl Schedule {
                 }
                 _ => {
                     return Err(SpecError::InvalidSchedule(format!(
-                        "unknown key `{key}` (expected width, unroll, acc, prefetch, tail)"
+                        "unknown key `{key}` (expected width, unroll, acc, prefetch, pflines, tail)"
                     )))
                 }
             }
@@ -189,6 +230,15 @@ impl Schedule {
         match self.tail {
             TailStrategy::Padded => dim.div_ceil(self.width as usize) * self.width as usize,
             _ => dim,
+        }
+    }
+
+    /// Bytes of a row of `row_bytes` that its prefetch requests: the first
+    /// `prefetch_lines` cache lines, or all of it.
+    pub fn prefetch_bytes(&self, row_bytes: usize) -> usize {
+        match self.prefetch_lines {
+            0 => row_bytes,
+            lines => row_bytes.min(lines as usize * 64),
         }
     }
 
@@ -213,9 +263,10 @@ impl fmt::Display for Schedule {
         }
         write!(
             f,
-            ",acc={},prefetch={},tail={}",
+            ",acc={},prefetch={},pflines={},tail={}",
             self.accumulators,
             self.prefetch,
+            self.prefetch_lines,
             self.tail.name()
         )
     }
@@ -237,9 +288,38 @@ mod tests {
         let s: Schedule = "acc=8,width=4,unroll=full,tail=masked".parse().unwrap();
         assert_eq!(
             s.to_string(),
-            "width=4,unroll=full,acc=8,prefetch=4,tail=masked"
+            "width=4,unroll=full,acc=8,prefetch=4,pflines=2,tail=masked"
         );
         assert_eq!(s.to_string().parse::<Schedule>().unwrap(), s);
+    }
+
+    #[test]
+    fn prefetch_requests_the_first_lines_or_the_whole_row() {
+        let s: Schedule = "pflines=2".parse().unwrap();
+        assert_eq!(s.prefetch_bytes(3072), 128);
+        assert_eq!(s.prefetch_bytes(40), 40, "never past the row");
+        let whole: Schedule = "pflines=0".parse().unwrap();
+        assert_eq!(whole.prefetch_bytes(3072), 3072);
+    }
+
+    #[test]
+    fn scan_prefetches_at_least_4_kib_ahead() {
+        let spec = |dim, shape| {
+            crate::KernelSpec::new(crate::Metric::L2, crate::ElementType::F32, dim, shape).unwrap()
+        };
+        let d = |dim, shape| {
+            Schedule::default()
+                .with_default_prefetch(&spec(dim, shape))
+                .prefetch
+        };
+        assert_eq!(
+            d(128, crate::Shape::Scan),
+            8,
+            "512-byte rows: 8 rows = 4 KiB"
+        );
+        assert_eq!(d(768, crate::Shape::Scan), 4, "never fewer than 4 rows");
+        assert_eq!(d(8, crate::Shape::Scan), 64, "capped at MAX_PREFETCH");
+        assert_eq!(d(128, crate::Shape::Gather), 4);
     }
 
     #[test]
@@ -251,6 +331,7 @@ mod tests {
             "acc=17",
             "unroll=0",
             "prefetch=65",
+            "pflines=65",
             "tail=sideways",
             "width=1,tail=masked",
             "speed=11",

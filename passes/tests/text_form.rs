@@ -54,6 +54,8 @@ fn every_intermediate_kernel_round_trips() {
         "width=1,unroll=3,acc=3,prefetch=2,tail=scalar",
         "width=16,unroll=2,acc=8,prefetch=8,tail=masked",
         "width=2,unroll=8,acc=5,prefetch=1,tail=scalar",
+        "width=4,prefetch=3,pflines=1",
+        "width=4,prefetch=3,pflines=0",
     ];
     let mut checked = 0;
     for spec in specs(&[1, 7, 10, 13, 33]) {

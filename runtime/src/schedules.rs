@@ -1,5 +1,6 @@
 //! The schedule a kernel gets when nobody asked for a particular one.
-//! The autotuner's tuning file (a later issue) takes precedence over it.
+//! A tuning file entry (`tuning.rs`, written by `hektor tune`) takes
+//! precedence over it.
 
 use hektor_codegen::Backend;
 use hektor_kernels::{ElementType, KernelSpec, Metric, Schedule};
@@ -8,6 +9,11 @@ use hektor_kernels::{ElementType, KernelSpec, Metric, Schedule};
 /// backend's widest vectors, and accumulators chosen by measurement
 /// (`hektor kernels --dim 768 --backend ... --schedule ...`).
 pub fn default_schedule(spec: &KernelSpec, backend: &dyn Backend) -> Schedule {
+    default_compute_schedule(spec, backend).with_default_prefetch(spec)
+}
+
+/// The width, accumulators and unrolling of [`default_schedule`].
+fn default_compute_schedule(spec: &KernelSpec, backend: &dyn Backend) -> Schedule {
     let width = backend.max_width();
     if width <= 4 {
         // 128-bit vectors in 16 registers (the Cranelift tier).

@@ -13,13 +13,15 @@ use crate::default_schedule;
 use crate::timing::{time_kernel_in, Residency, Timing};
 use hektor_codegen::host::{cpu_model, HostFeatures};
 use hektor_codegen::{compile, Backend, BackendKind, CodegenError, CompileOptions};
-use hektor_kernels::{KernelSpec, Schedule, TailStrategy, Unroll};
+use hektor_kernels::{KernelSpec, Schedule, TailStrategy, Unroll, DEFAULT_PREFETCH_LINES};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The file's format version; other versions are ignored.
-pub const FORMAT_VERSION: u32 = 1;
+/// The file's format version; other versions are ignored. Version 2:
+/// schedules carry `pflines`, and a `prefetch` of version 1 meant every
+/// line of the row, so its entries would now be read as other schedules.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One tuned schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -212,7 +214,8 @@ pub fn store(path: &Path, winner: TuningEntry) -> std::io::Result<Vec<String>> {
 }
 
 /// The schedules `hektor tune` tries for `spec` on `backend`: width ×
-/// unroll × accumulators × prefetch (row shapes) × tail. Padded tails are
+/// unroll × accumulators × prefetch (row shapes: rows ahead, and lines of
+/// each) × tail. Padded tails are
 /// left out: they change the row layout, which the index fixes, not the
 /// tuner.
 pub fn candidates(spec: &KernelSpec, backend: &dyn Backend) -> Vec<Schedule> {
@@ -228,22 +231,34 @@ pub fn candidates(spec: &KernelSpec, backend: &dyn Backend) -> Vec<Schedule> {
         .into_iter()
         .filter(|&w| w >= smallest && w <= max)
         .collect();
-    let prefetches: &[u32] = if spec.shape.has_rows() {
-        &[0, 2, 8]
+    // (rows ahead, lines of each row): off; the first lines at a few
+    // distances; and whole rows, for when the hardware prefetchers do not
+    // follow a row (`Schedule::prefetch_lines`).
+    let lines = DEFAULT_PREFETCH_LINES;
+    let prefetches: &[(u32, u32)] = if spec.shape.has_rows() {
+        &[
+            (0, lines),
+            (2, lines),
+            (4, lines),
+            (8, lines),
+            (16, lines),
+            (4, 0),
+        ]
     } else {
-        &[0]
+        &[(0, lines)]
     };
     let mut out = vec![];
     for &width in &widths {
         for unroll in [1u32, 2, 4] {
             for accumulators in [1u32, 2, 4, 8] {
-                for &prefetch in prefetches {
+                for &(prefetch, prefetch_lines) in prefetches {
                     for tail in [TailStrategy::Scalar, TailStrategy::Masked] {
                         let s = Schedule {
                             width,
                             unroll: Unroll::Factor(unroll),
                             accumulators,
                             prefetch,
+                            prefetch_lines,
                             tail,
                         };
                         if backend.check_schedule(spec, &s).is_ok() {

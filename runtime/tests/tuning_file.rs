@@ -129,7 +129,7 @@ fn entries_for_other_cpus_or_with_bad_schedules_are_not_trusted() {
         spec: "cosine.f32.d100.pair".into(),
         ..here.clone()
     };
-    let file = serde_json::json!({ "version": 1, "entries": [foreign, broken, too_wide] });
+    let file = serde_json::json!({ "version": tuning::FORMAT_VERSION, "entries": [foreign, broken, too_wide] });
     std::fs::write(&path, file.to_string()).unwrap();
     let book = ScheduleBook::load(&path);
     assert!(

@@ -81,7 +81,7 @@ fn ir_clif_and_kir_and_a_custom_schedule() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = stdout(&o);
-    assert!(text.contains("; schedule width=4,unroll=1,acc=2,prefetch=2,tail=masked"));
+    assert!(text.contains("; schedule width=4,unroll=1,acc=2,prefetch=2,pflines=2,tail=masked"));
     assert!(text.contains(";; kernel IR (front end)"));
     assert!(text.contains(";; Cranelift IR as lowered"));
     assert!(text.contains("f32x4"));

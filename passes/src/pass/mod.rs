@@ -150,12 +150,12 @@ pub fn pipeline_for(spec: &KernelSpec, schedule: &Schedule, caps: TargetCaps) ->
     if spec.shape.has_rows() && schedule.prefetch > 0 {
         p.push(Box::new(Prefetch {
             distance: schedule.prefetch,
-            bytes: if spec.dtype.is_quantized() {
+            bytes: schedule.prefetch_bytes(if spec.dtype.is_quantized() {
                 // The epilogue reads the metadata after the codes too.
                 spec.row_bytes(schedule)
             } else {
                 schedule.padded_len(spec.elements()) * spec.dtype.size_bytes()
-            } as u32,
+            }) as u32,
         }));
     }
     p.push(Box::new(Cse));
