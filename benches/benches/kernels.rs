@@ -40,6 +40,9 @@
 //! - scan: the first 256 rows of that matrix, 256·dim·4 B: 96 KiB at d96,
 //!   768 KiB at d768, 1.5 MiB at d1536 (L2 on recent server cores, else L3).
 //!
+//! `llvm_kernel` (pair groups): the LLVM kernel called as an index calls
+//! it (`pair_unchecked`, the rows checked once beforehand).
+//!
 //! Integer kernels have groups of their own, `pair.i8/{l2,ip,cosine}/d768`
 //! and `pair.bit/hamming/d{256,1024}` (`integer_kernels` below): Hektor's
 //! tiers on quantized rows (codes + metadata) and bit words, against
@@ -537,6 +540,11 @@ fn pair_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
     g.throughput(Throughput::Elements(1));
     for tier in setup.tiers_with(Shape::Pair, metric, dim) {
         bench_pair(&mut g, tier.name, &pairs, tier.pair(metric, dim));
+        if tier.name == "llvm" {
+            let flat: Vec<&[f32]> = pairs.iter().flat_map(|&(x, y)| [x, y]).collect();
+            let k = tier.kernel(Shape::Pair, metric, dim).clone();
+            bench_kernel_alone(&mut g, &[("llvm", k)], &flat);
+        }
     }
     if let Some(k) = avx2 {
         bench_pair(&mut g, "avx2", &pairs, avx2_pair(k));

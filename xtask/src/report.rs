@@ -27,13 +27,17 @@ pub struct Summary {
     pub roofline: Option<Roofline>,
 }
 
-/// The implementation whose pair kernels get GFLOP/s and roofline columns.
-const ROOFLINE_OF: &str = "llvm";
+/// The implementations whose pair kernels get GFLOP/s and roofline
+/// columns, in order of preference: the LLVM kernel as an index calls it
+/// (`pair_unchecked`), else through the safe call.
+const ROOFLINE_OF: [&str; 2] = ["llvm_kernel", "llvm"];
 
-/// `ROOFLINE_OF`'s GFLOP/s and fraction of the load bound in `row` of a
-/// `pair` pivot.
+/// GFLOP/s and fraction of the load bound of the first of `ROOFLINE_OF`
+/// that `row` (of a `pair` pivot) has.
 fn roofline_cells(roofline: &Roofline, row: &PivotRow) -> Option<(f64, f64)> {
-    let cell = row.cells.get(ROOFLINE_OF).filter(|c| c.per_distance)?;
+    let cell = ROOFLINE_OF
+        .iter()
+        .find_map(|name| row.cells.get(*name).filter(|c| c.per_distance))?;
     let flops = roofline::flops(&row.metric, row.dim)?;
     Some((flops / cell.ns, roofline.fraction(row.dim, cell.ns)))
 }
@@ -325,9 +329,11 @@ pub fn render_markdown(summary: &Summary) -> String {
     if let Some(r) = &summary.roofline {
         let _ = writeln!(
             out,
-            "\nFor `pair`, `{ROOFLINE_OF} GFLOP/s` counts 2 flops a component for ip and \
-             cosine_norms, 3 for l2, 6 for cosine; `{ROOFLINE_OF} % of load bound` is the \
-             fewest cycles a pair can take over the cycles it took: both vectors must be \
+            "\nFor `pair`, the `kernel` columns are of `llvm_kernel` (the LLVM kernel as an \
+             index calls it), else of `llvm` (through the safe call). `kernel GFLOP/s` counts \
+             2 flops a component for ip and cosine_norms, 3 for l2, 6 for cosine; \
+             `kernel % of load bound` is the fewest cycles a pair can take over the cycles it \
+             took: both vectors must be \
              loaded, at most two {}-float vectors a cycle, so dim / {} cycles, at the {:.2} GHz \
              the bench measured (a chain of dependent adds).",
             r.lanes, r.lanes, r.ghz
@@ -380,7 +386,12 @@ fn or_none(s: String) -> String {
 }
 
 fn render_pivot(out: &mut String, pivot: &Pivot, roofline: Option<&Roofline>) {
-    let roofline = roofline.filter(|_| pivot.columns.iter().any(|c| c == ROOFLINE_OF));
+    let roofline = roofline.filter(|_| {
+        pivot
+            .columns
+            .iter()
+            .any(|c| ROOFLINE_OF.contains(&c.as_str()))
+    });
     let _ = writeln!(out, "\n### {}\n", escape(&pivot.shape));
     let with_value = pivot.rows.iter().any(|r| r.value.is_some());
     let mut headers = vec!["metric".to_string(), "dim".to_string()];
@@ -390,8 +401,8 @@ fn render_pivot(out: &mut String, pivot: &Pivot, roofline: Option<&Roofline>) {
     headers.extend(pivot.columns.iter().map(|c| escape(c)));
     headers.extend(pivot.ratios.iter().map(|r| escape(&r.header())));
     if roofline.is_some() {
-        headers.push(format!("{ROOFLINE_OF} GFLOP/s"));
-        headers.push(format!("{ROOFLINE_OF} % of load bound"));
+        headers.push("kernel GFLOP/s".to_string());
+        headers.push("kernel % of load bound".to_string());
     }
     // Everything right of the metric is a number or a numeric parameter.
     table_header(out, &headers, 1);
@@ -773,6 +784,8 @@ mod tests {
         let records = vec![
             record("pair/ip/d768", "llvm", Some(1), 24.0),
             record("pair/ip/d768", "simsimd", Some(1), 36.0),
+            record("pair/l2/d768", "llvm", Some(1), 30.0),
+            record("pair/l2/d768", "llvm_kernel", Some(1), 20.0),
             record("gather/ip/d768", "llvm", Some(64), 64.0 * 24.0),
         ];
         let mut s = summary(records);
@@ -784,15 +797,23 @@ mod tests {
         // 1536 flops in 24 ns = 64 GFLOP/s; the bound is 768/16 = 48
         // cycles = 12 ns, half of 24.
         assert!(
-            md.contains("| ip | 768 | 24.00 | 36.00 | 0.67 | 64.0 | 50% |"),
+            md.contains("| ip | 768 | 24.00 | — | 36.00 | 0.67 | 64.0 | 50% |"),
+            "{md}"
+        );
+        // With llvm_kernel present, the columns are its: 2304 flops in 20 ns,
+        // 12/20 of the bound.
+        assert!(
+            md.contains("| l2 | 768 | 30.00 | 20.00 | — | — | 115.2 | 60% |"),
             "{md}"
         );
         assert!(md.contains("dim / 16 cycles, at the 4.00 GHz"), "{md}");
         // Only pair pivots get the columns.
         assert_eq!(md.matches("% of load bound |").count(), 1, "{md}");
         let json = render_json(&s);
-        let row = &json["pivots"][1]["rows"][0];
-        assert_eq!(row["fraction_of_load_bound"], 0.5);
+        let pair = &json["pivots"][1];
+        assert_eq!(pair["shape"], "pair");
+        assert_eq!(pair["rows"][0]["fraction_of_load_bound"], 0.5);
+        assert_eq!(pair["rows"][1]["fraction_of_load_bound"], 0.6);
     }
 
     #[test]
