@@ -261,9 +261,8 @@ fn race_searches_with_inserts_and_deletes(
         ..IndexParams::new(Metric::Cosine, dim)
     };
     let book = ScheduleBook::defaults();
-    let kernels = IndexKernels::compile_for(Metric::Cosine, traversal, dim, backend, &book)
-        .and_then(|k| k.with_codes(Metric::Cosine, traversal, backend, &book))
-        .unwrap();
+    let kernels =
+        IndexKernels::compile_for(Metric::Cosine, traversal, dim, backend, &book).unwrap();
     let index = HnswIndex::build(params, kernels, &data[..1000 * dim], 1, &|_, _| {}).unwrap();
     // The writer inserts ids 1000.. and deletes each multiple of 5 right
     // after inserting it; `deletes_done` counts confirmed deletes, so the
@@ -337,9 +336,7 @@ fn code_traversal_recall(
     for metric in Metric::ALL {
         let data = clustered(3000, dim, 21);
         let queries = clustered(40, dim, 22);
-        let k = IndexKernels::compile_for(metric, traversal, dim, backend, &book)
-            .and_then(|k| k.with_codes(metric, traversal, backend, &book))
-            .unwrap();
+        let k = IndexKernels::compile_for(metric, traversal, dim, backend, &book).unwrap();
         let params = IndexParams {
             ef_construction: 100,
             traversal,
@@ -461,9 +458,7 @@ fn a_code_kernel_of_the_wrong_kind_is_refused() {
     let dim = 16;
     let backend = CraneliftBackend::host().unwrap();
     let book = ScheduleBook::defaults();
-    let sq8 = IndexKernels::compile(Metric::L2, dim, &backend, &book)
-        .and_then(|k| k.with_codes(Metric::L2, Traversal::Sq8, &backend, &book))
-        .unwrap();
+    let sq8 = IndexKernels::compile_for(Metric::L2, Traversal::Sq8, dim, &backend, &book).unwrap();
     let params = IndexParams {
         traversal: Traversal::Bit,
         ..IndexParams::new(Metric::L2, dim)
@@ -516,9 +511,7 @@ fn the_interleaved_layout_is_refused_for_code_traversal() {
     let dim = 16;
     let backend = CraneliftBackend::host().unwrap();
     let book = ScheduleBook::defaults();
-    let k = IndexKernels::compile(Metric::L2, dim, &backend, &book)
-        .and_then(|k| k.with_codes(Metric::L2, Traversal::Sq8, &backend, &book))
-        .unwrap();
+    let k = IndexKernels::compile_for(Metric::L2, Traversal::Sq8, dim, &backend, &book).unwrap();
     let params = IndexParams {
         traversal: Traversal::Sq8,
         ..IndexParams::new(Metric::L2, dim)

@@ -34,25 +34,55 @@ fn s(p: &Path) -> &str {
 }
 
 /// A small generated set and an index over it (Cranelift: fast to compile).
-fn data_and_index(name: &str, metric: &str) -> (PathBuf, PathBuf) {
-    let d = dir(name);
-    ok(&hektor(&[
+/// `hektor gen`: `n` vectors of `dim` and `queries` queries with their
+/// 10 true neighbours into `out`, plus `extra` arguments.
+fn gen(out: &Path, n: usize, dim: usize, queries: usize, seed: u64, extra: &[&str]) {
+    let (n, dim, queries, seed) = (
+        n.to_string(),
+        dim.to_string(),
+        queries.to_string(),
+        seed.to_string(),
+    );
+    let mut args = vec![
         "gen",
         "--n",
-        "3000",
+        &n,
         "--dim",
-        "24",
+        &dim,
         "--queries",
-        "100",
+        &queries,
         "--seed",
-        "3",
+        &seed,
         "--k",
         "10",
-        "--metric",
-        metric,
         "--output",
-        s(&d),
-    ]));
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    ok(&hektor(&args));
+}
+
+/// `hektor build` of an l2 index of `dtype` over `d`'s generated base
+/// vectors, with `backend`, into `index`.
+fn build_l2(d: &Path, dtype: &str, backend: &str, index: &Path) -> Output {
+    hektor(&[
+        "build",
+        "--input",
+        s(&d.join("base.fvecs")),
+        "--metric",
+        "l2",
+        "--dtype",
+        dtype,
+        "--backend",
+        backend,
+        "--output",
+        s(index),
+    ])
+}
+
+fn data_and_index(name: &str, metric: &str) -> (PathBuf, PathBuf) {
+    let d = dir(name);
+    gen(&d, 3000, 24, 100, 3, &["--metric", metric]);
     let index = d.join("index.hektor");
     let out = ok(&hektor(&[
         "build",
@@ -149,17 +179,7 @@ fn exact_search_has_perfect_recall_and_a_table() {
 fn bad_inputs_are_one_clear_error() {
     let (d, index) = data_and_index("bad", "l2");
     let other = dir("bad-other");
-    ok(&hektor(&[
-        "gen",
-        "--n",
-        "50",
-        "--dim",
-        "7",
-        "--queries",
-        "5",
-        "--output",
-        s(&other),
-    ]));
+    gen(&other, 50, 7, 5, 1, &[]);
     let search = |queries: &Path, extra: &[&str]| {
         let mut args = vec!["search", "--index", s(&index), "--queries", s(queries)];
         args.extend_from_slice(extra);
@@ -265,19 +285,7 @@ fn bad_inputs_are_one_clear_error() {
 fn insert_delete_and_compact_keep_ids_and_survive_reopening() {
     let (d, index) = data_and_index("mutate", "l2");
     let extra = dir("mutate-extra");
-    ok(&hektor(&[
-        "gen",
-        "--n",
-        "40",
-        "--dim",
-        "24",
-        "--queries",
-        "1",
-        "--seed",
-        "9",
-        "--output",
-        s(&extra),
-    ]));
+    gen(&extra, 40, 24, 1, 9, &[]);
     let out = ok(&hektor(&[
         "insert",
         "--index",
@@ -385,35 +393,9 @@ fn insert_delete_and_compact_keep_ids_and_survive_reopening() {
 /// returns recall@10 at ef 64.
 fn code_index_recall(dtype: &str, backend: &str) -> f64 {
     let d = dir(&format!("codes-{dtype}"));
-    ok(&hektor(&[
-        "gen",
-        "--n",
-        "2000",
-        "--dim",
-        "64",
-        "--queries",
-        "50",
-        "--seed",
-        "5",
-        "--k",
-        "10",
-        "--output",
-        s(&d),
-    ]));
+    gen(&d, 2000, 64, 50, 5, &[]);
     let index = d.join("codes.hektor");
-    ok(&hektor(&[
-        "build",
-        "--input",
-        s(&d.join("base.fvecs")),
-        "--metric",
-        "l2",
-        "--dtype",
-        dtype,
-        "--backend",
-        backend,
-        "--output",
-        s(&index),
-    ]));
+    ok(&build_l2(&d, dtype, backend, &index));
     let out = ok(&hektor(&[
         "search",
         "--index",
@@ -450,34 +432,8 @@ fn code_indexes_round_trip_through_their_files() {
 #[test]
 fn an_unknown_dtype_is_refused_and_f16_needs_llvm() {
     let d = dir("dtype");
-    ok(&hektor(&[
-        "gen",
-        "--n",
-        "100",
-        "--dim",
-        "8",
-        "--queries",
-        "5",
-        "--k",
-        "5",
-        "--output",
-        s(&d),
-    ]));
-    let build = |dtype: &str, backend: &str| {
-        hektor(&[
-            "build",
-            "--input",
-            s(&d.join("base.fvecs")),
-            "--metric",
-            "l2",
-            "--dtype",
-            dtype,
-            "--backend",
-            backend,
-            "--output",
-            s(&d.join("x.hektor")),
-        ])
-    };
+    gen(&d, 100, 8, 5, 1, &[]);
+    let build = |dtype: &str, backend: &str| build_l2(&d, dtype, backend, &d.join("x.hektor"));
     let o = build("f8", "cranelift");
     assert_eq!(o.status.code(), Some(2));
     assert!(
@@ -494,33 +450,9 @@ fn an_unknown_dtype_is_refused_and_f16_needs_llvm() {
 #[test]
 fn the_interleaved_layout_searches_the_same_graph() {
     let d = dir("layout");
-    ok(&hektor(&[
-        "gen",
-        "--n",
-        "1500",
-        "--dim",
-        "16",
-        "--queries",
-        "40",
-        "--seed",
-        "3",
-        "--k",
-        "10",
-        "--output",
-        s(&d),
-    ]));
+    gen(&d, 1500, 16, 40, 3, &[]);
     let index = d.join("f32.hektor");
-    ok(&hektor(&[
-        "build",
-        "--input",
-        s(&d.join("base.fvecs")),
-        "--metric",
-        "l2",
-        "--backend",
-        "cranelift",
-        "--output",
-        s(&index),
-    ]));
+    ok(&build_l2(&d, "f32", "cranelift", &index));
     let search = |layout: &str, ids: &str| {
         hektor(&[
             "search",

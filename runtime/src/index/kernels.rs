@@ -34,9 +34,11 @@ impl IndexKernels {
         Self::compile_for(metric, super::Traversal::F32, dim, backend, book)
     }
 
-    /// As [`IndexKernels::compile`], for the rows a `traversal` index
-    /// stores ([`super::row_format`]: f16 rows for [`super::Traversal::F16`],
-    /// f32 otherwise). Code kernels come from [`IndexKernels::with_codes`].
+    /// As [`IndexKernels::compile`], for everything a `traversal` index
+    /// runs on: the kernels of the rows it stores ([`super::row_format`]:
+    /// f16 rows for [`super::Traversal::F16`], f32 otherwise) and, for
+    /// code traversals, the gather kernel that walks the codes
+    /// ([`super::code_kernel`]).
     pub fn compile_for(
         metric: Metric,
         traversal: super::Traversal,
@@ -44,66 +46,67 @@ impl IndexKernels {
         backend: &dyn Backend,
         book: &ScheduleBook,
     ) -> Result<Self, RegistryError> {
-        let (dtype, metric) = super::row_format(metric, traversal);
-        let request = PrepareRequest {
-            dim,
-            dtype,
-            metrics: &[metric],
-            shapes: &[Shape::Gather, Shape::Pair],
-            schedule_override: None,
-            time_budget: None,
-        };
-        let registry = KernelRegistry::prepare(&[backend], book, &request, |_| {})?;
-        let get = |shape| {
-            let spec = KernelSpec::new(metric, dtype, dim, shape)?;
-            registry
-                .get(&spec)
-                .cloned()
-                .ok_or(RegistryError::NotPrepared(spec))
+        let mut prepared = Vec::new();
+        let (dtype, row_metric) = super::row_format(metric, traversal);
+        let [gather, pair] = prepare(
+            backend,
+            book,
+            KernelSpec::new(row_metric, dtype, dim, Shape::Gather)?,
+            [Shape::Gather, Shape::Pair],
+            &mut prepared,
+        )?;
+        let codes = match super::code_kernel(traversal, metric) {
+            Some((dtype, code_metric)) => {
+                let spec = KernelSpec::new(code_metric, dtype, dim, Shape::Gather)?;
+                let [codes] = prepare(backend, book, spec, [Shape::Gather], &mut prepared)?;
+                Some(codes)
+            }
+            None => None,
         };
         Ok(IndexKernels {
-            gather: get(Shape::Gather)?,
-            pair: get(Shape::Pair)?,
-            codes: None,
-            prepared: registry.iter().cloned().collect(),
+            gather,
+            pair,
+            codes,
+            prepared,
         })
-    }
-
-    /// These kernels plus the gather kernel that walks `traversal` codes
-    /// of a `metric` index ([`super::code_kernel`]); the f32 traversal
-    /// needs none and returns them unchanged.
-    pub fn with_codes(
-        mut self,
-        metric: Metric,
-        traversal: super::Traversal,
-        backend: &dyn Backend,
-        book: &ScheduleBook,
-    ) -> Result<Self, RegistryError> {
-        let Some((dtype, code_metric)) = super::code_kernel(traversal, metric) else {
-            return Ok(self);
-        };
-        let dim = self.gather.spec().dim;
-        let request = PrepareRequest {
-            dim,
-            dtype,
-            metrics: &[code_metric],
-            shapes: &[Shape::Gather],
-            schedule_override: None,
-            time_budget: None,
-        };
-        let registry = KernelRegistry::prepare(&[backend], book, &request, |_| {})?;
-        let spec = KernelSpec::new(code_metric, dtype, dim, Shape::Gather)?;
-        let kernel = registry
-            .get(&spec)
-            .cloned()
-            .ok_or(RegistryError::NotPrepared(spec))?;
-        self.prepared.extend(registry.iter().cloned());
-        self.codes = Some(kernel);
-        Ok(self)
     }
 
     /// Elements per row the kernels read (components, padding, stored norm).
     pub fn row_len(&self) -> usize {
         self.gather.row_len()
     }
+}
+
+/// Compiles and verifies `spec` in each of `shapes` with `backend` (the
+/// schedule from `book`), appending how each was made to `prepared`.
+fn prepare<const N: usize>(
+    backend: &dyn Backend,
+    book: &ScheduleBook,
+    spec: KernelSpec,
+    shapes: [Shape; N],
+    prepared: &mut Vec<PreparedKernel>,
+) -> Result<[Kernel; N], RegistryError> {
+    let request = PrepareRequest {
+        dim: spec.dim,
+        dtype: spec.dtype,
+        metrics: &[spec.metric],
+        shapes: &shapes,
+        schedule_override: None,
+        time_budget: None,
+    };
+    let registry = KernelRegistry::prepare(&[backend], book, &request, |_| {})?;
+    prepared.extend(registry.iter().cloned());
+    let kernels = shapes
+        .iter()
+        .map(|&shape| {
+            let spec = KernelSpec { shape, ..spec };
+            registry
+                .get(&spec)
+                .cloned()
+                .ok_or(RegistryError::NotPrepared(spec))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(kernels
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("one kernel per shape")))
 }

@@ -306,7 +306,7 @@ impl HnswIndex {
             }
             (Some((dtype, metric)), _) => {
                 return Err(IndexError::Kernels(format!(
-                    "{} traversal needs the {metric}.{dtype}.d{} gather kernel (IndexKernels::with_codes)",
+                    "{} traversal needs the {metric}.{dtype}.d{} gather kernel (IndexKernels::compile_for)",
                     params.traversal, params.dim
                 )))
             }

@@ -30,8 +30,13 @@ pub fn index_kernels(
     for w in &book.warnings {
         eprintln!("warning: {w}");
     }
-    let kernels = IndexKernels::compile_for(metric, traversal, dim, backend.as_ref(), &book)?;
-    Ok(kernels.with_codes(metric, traversal, backend.as_ref(), &book)?)
+    Ok(IndexKernels::compile_for(
+        metric,
+        traversal,
+        dim,
+        backend.as_ref(),
+        &book,
+    )?)
 }
 
 /// `--dtype` of build and demo: what the graph search walks on.
