@@ -12,7 +12,9 @@ kernel must end with. It times each with CLOCK_MONOTONIC and turns the
 time into cycles with the clock measured the way the kernel bench does it:
 a chain of dependent register-register adds (one cycle each). It prints,
 per variant, cycles per pair and the fraction of the load-port bound
-(dim/16 cycles: two 64-byte loads a cycle).
+(dim/16 cycles: two 64-byte loads a cycle). First it prints how many
+independent zmm FMAs (eight chains, registers only) the core retires a
+cycle: how many 512-bit FMA ports it has.
 
 The vectors are 64-byte aligned and L1-resident (the same two vectors
 every time). No distance kernel does less work than these loops, so their
@@ -59,6 +61,13 @@ def body(dim, acc, reduce):
     return "\\n\\t".join(lines)
 
 
+def fma_chains():
+    """Eight independent accumulator chains of zmm FMAs on registers."""
+    return "\\n\\t".join(
+        f"vfmadd231ps %%zmm1, %%zmm2, %%zmm{r}" for r in range(3, 11)
+    )
+
+
 def program():
     clobbers = ", ".join(f'"xmm{i}"' for i in range(0, 20))
     out = [
@@ -76,6 +85,8 @@ def program():
         "  for (int i = 0; i < 2048; i++) { a[i] = 1.0f; b[i] = 0.5f; }",
         "  double clock = ghz(), t0, t;",
         '  printf("clock %.2f GHz (dependent adds)\\n", clock);',
+        f"  t0 = now(); for (long i = 0; i < {REPS * 10}; i++) __asm__ volatile(\"{fma_chains()}\" ::: \"xmm3\", \"xmm4\", \"xmm5\", \"xmm6\", \"xmm7\", \"xmm8\", \"xmm9\", \"xmm10\"); t = now() - t0;",
+        f'  printf("independent zmm FMAs: %.2f a cycle\\n", 8.0 * {REPS * 10} / (t * 1e9 * clock));',
         '  printf("%-6s %-4s %-7s %14s %18s\\n", "dim", "acc", "reduce", "cycles/pair", "of port bound");',
     ]
     for dim in DIMS:

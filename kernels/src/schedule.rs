@@ -54,8 +54,9 @@ pub struct Schedule {
     /// lines (0 = every line). A row's first lines are what the hardware
     /// cannot foresee; once they are requested, its prefetchers stream
     /// the rest of the row. Prefetching every line instead spends a load
-    /// slot and a fill buffer per line, which measured up to 1.35× slower
-    /// on long rows from DRAM (`benches/streaming.rs`, gather ip d1536).
+    /// slot and a fill buffer per line: gather ip d1536 from DRAM ran at
+    /// 1.33× the read floor that way, 1.02× with two lines
+    /// (`benches/streaming.rs`).
     pub prefetch_lines: u32,
     pub tail: TailStrategy,
 }
@@ -123,13 +124,13 @@ impl Schedule {
     /// for `gather` (its rows are scattered: each must be requested ahead
     /// of use), and for `scan` at least 4 KiB ahead, so that short rows
     /// from DRAM are asked for a memory latency before they are read
-    /// (scan l2 d128 from DRAM: 1.19× the read floor at 4 rows, 1.06× at
-    /// 8; `benches/streaming.rs`).
+    /// (scan l2/ip d128 from DRAM: 1.20×/1.19× the read floor at commit
+    /// 71e34e3, 4 whole rows ahead; 1.11×/1.01× now; `benches/streaming.rs`).
     pub fn with_default_prefetch(self, spec: &crate::KernelSpec) -> Self {
         const SCAN_AHEAD_BYTES: usize = 4096;
         let prefetch = match spec.shape {
             crate::Shape::Scan => {
-                let row = (spec.elements() * spec.dtype.size_bytes()).max(1);
+                let row = spec.row_bytes(&self).max(1);
                 SCAN_AHEAD_BYTES
                     .div_ceil(row)
                     .clamp(4, MAX_PREFETCH as usize) as u32
