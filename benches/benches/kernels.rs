@@ -66,7 +66,7 @@ use hektor_runtime::default_schedule;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const DIMS: [usize; 6] = [96, 128, 384, 768, 1024, 1536];
 /// Rows of the matrix `gather` picks from (and `scan` reads the start of).
@@ -336,6 +336,11 @@ fn setup(mode: Mode) -> Setup {
         if let Err(e) = std::fs::write(&path, json) {
             eprintln!("warning: could not write {}: {e}", path.display());
         }
+        // A fresh file for `llvm_kernel`'s per-sample cycles (`KernelCycles`).
+        let path = cycles_path();
+        if let Err(e) = std::fs::write(&path, "") {
+            eprintln!("warning: could not write {}: {e}", path.display());
+        }
     }
     let path = hektor_benches::target_dir().join("bench-compile-times.json");
     if mode == Mode::Bench {
@@ -475,17 +480,6 @@ impl Data {
     }
 }
 
-/// `items[*i]`, advancing `i` round the pool.
-#[inline(always)]
-fn cycle<T: Copy>(items: &[T], i: &mut usize) -> T {
-    let item = items[*i];
-    *i += 1;
-    if *i == items.len() {
-        *i = 0;
-    }
-    item
-}
-
 fn sanity(what: &str, metric: Metric, got: &[f32], want: &[reference::Reference]) {
     assert_eq!(got.len(), want.len(), "{what}: wrong number of distances");
     for (i, (&g, w)) in got.iter().zip(want).enumerate() {
@@ -502,12 +496,34 @@ fn bench_pair(
     f: impl Fn(&[f32], &[f32]) -> f32,
 ) {
     g.bench_function(name, |b| {
-        let mut i = 0;
-        b.iter(|| {
-            let (x, y) = cycle(pairs, &mut i);
-            f(black_box(x), black_box(y))
+        b.iter_custom(|iters| {
+            pair_loop(iters, 2 * pairs.len(), |i| {
+                let (x, y) = pairs[i / 2];
+                f(x, y)
+            })
+            .0
         })
     });
+}
+
+/// Times `iters` distances `distance(i)`, `i` stepping through `0, 2, 4,
+/// … < rows` and round again: the one loop every pair benchmark runs in,
+/// Hektor's and its peers' alike. It keeps nothing in memory but the
+/// inputs: results fold into an integer register (no xmm register survives
+/// a call, so an f32 kept across calls, or a `black_box` per call, would
+/// be a store per call). No call can be elided: each distance depends on
+/// `i`, and is folded into the result.
+#[inline(always)]
+fn pair_loop(iters: u64, rows: usize, distance: impl Fn(usize) -> f32) -> (Duration, u32) {
+    let mut i = 0;
+    let mut folded = 0u32;
+    let started = Instant::now();
+    for _ in 0..iters {
+        i = next_pair(i, rows);
+        folded ^= distance(i).to_bits();
+    }
+    let elapsed = started.elapsed();
+    (elapsed, black_box(folded))
 }
 
 fn pair_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
@@ -536,14 +552,14 @@ fn pair_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
     sanity(&format!("{name} simsimd"), metric, &all(&simsimd), &want);
     sanity(&format!("{name} scalar"), metric, &all(&scalar), &want);
 
-    let mut g = c.benchmark_group(name);
+    let mut g = c.benchmark_group(&name);
     g.throughput(Throughput::Elements(1));
     for tier in setup.tiers_with(Shape::Pair, metric, dim) {
         bench_pair(&mut g, tier.name, &pairs, tier.pair(metric, dim));
         if tier.name == "llvm" {
             let flat: Vec<&[f32]> = pairs.iter().flat_map(|&(x, y)| [x, y]).collect();
             let k = tier.kernel(Shape::Pair, metric, dim).clone();
-            bench_kernel_alone(&mut g, &[("llvm", k)], &flat);
+            bench_kernel_alone(&mut g, &name, &[("llvm", k)], &flat);
         }
     }
     if let Some(k) = avx2 {
@@ -765,7 +781,8 @@ fn cosine_norms_groups(c: &mut Criterion, setup: &Setup, d: &Data) {
         if tier.name == "llvm" {
             let flat: Vec<&[f32]> = rows.iter().flat_map(|&(x, y)| [x, y]).collect();
             let k = tier.kernel(Shape::Pair, Metric::CosineNorms, dim).clone();
-            bench_kernel_alone(&mut g, &[("llvm", k)], &flat);
+            let group = format!("pair/cosine_norms/d{dim}");
+            bench_kernel_alone(&mut g, &group, &[("llvm", k)], &flat);
         }
     }
     bench_pair(&mut g, "simsimd", &pairs, simsimd);
@@ -873,15 +890,14 @@ fn integer_kernels(c: &mut Criterion) {
         };
         let mut g = c.benchmark_group(format!("pair.i8/{metric}/d{dim}"));
         g.throughput(Throughput::Elements(1));
-        bench_tier_pairs(&mut g, &tiers, &rows);
+        let group = format!("pair.i8/{metric}/d{dim}");
+        bench_tier_pairs(&mut g, &group, &tiers, &rows);
         g.bench_function("simsimd", |b| {
-            let mut i = 0;
-            b.iter(|| {
-                i = next_pair(i, 2 * POOL);
-                black_box(simsimd(
-                    black_box(&rows[i][..dim]),
-                    black_box(&rows[i + 1][..dim]),
-                ))
+            b.iter_custom(|iters| {
+                pair_loop(iters, 2 * POOL, |i| {
+                    simsimd(&rows[i][..dim], &rows[i + 1][..dim]).expect("same lengths") as f32
+                })
+                .0
             })
         });
         g.finish();
@@ -917,15 +933,14 @@ fn integer_kernels(c: &mut Criterion) {
         );
         let mut g = c.benchmark_group(format!("pair.bit/hamming/d{dim}"));
         g.throughput(Throughput::Elements(1));
-        bench_tier_pairs(&mut g, &tiers, &words);
+        bench_tier_pairs(&mut g, &format!("pair.bit/hamming/d{dim}"), &tiers, &words);
         g.bench_function("simsimd", |b| {
-            let mut i = 0;
-            b.iter(|| {
-                i = next_pair(i, 2 * POOL);
-                black_box(<u8 as BinarySimilarity>::hamming(
-                    black_box(&bytes[i]),
-                    black_box(&bytes[i + 1]),
-                ))
+            b.iter_custom(|iters| {
+                pair_loop(iters, 2 * POOL, |i| {
+                    <u8 as BinarySimilarity>::hamming(&bytes[i], &bytes[i + 1])
+                        .expect("same lengths") as f32
+                })
+                .0
             })
         });
         g.finish();
@@ -936,22 +951,21 @@ fn integer_kernels(c: &mut Criterion) {
 /// [`bench_kernel_alone`], over `rows` taken two at a time.
 fn bench_tier_pairs<T: hektor_kernels::Element, R: std::ops::Deref<Target = [T]>>(
     g: &mut BenchmarkGroup<'_, WallTime>,
+    group: &str,
     tiers: &[(&'static str, Kernel)],
     rows: &[R],
 ) {
     for (name, k) in tiers {
         g.bench_function(*name, |b| {
-            let mut i = 0;
-            b.iter(|| {
-                i = next_pair(i, rows.len());
-                black_box(
-                    k.pair(black_box(&rows[i]), black_box(&rows[i + 1]))
-                        .unwrap(),
-                )
+            b.iter_custom(|iters| {
+                pair_loop(iters, rows.len(), |i| {
+                    k.pair(&rows[i], &rows[i + 1]).expect("checked rows")
+                })
+                .0
             })
         });
     }
-    bench_kernel_alone(g, tiers, rows);
+    bench_kernel_alone(g, group, tiers, rows);
 }
 
 /// The index of the pair after the one at `i` in a pool of `len` rows.
@@ -972,6 +986,7 @@ fn next_pair(i: usize, len: usize) -> usize {
 /// short kernel.
 fn bench_kernel_alone<T: hektor_kernels::Element, R: std::ops::Deref<Target = [T]>>(
     g: &mut BenchmarkGroup<'_, WallTime>,
+    group: &str,
     tiers: &[(&'static str, Kernel)],
     rows: &[R],
 ) {
@@ -981,17 +996,54 @@ fn bench_kernel_alone<T: hektor_kernels::Element, R: std::ops::Deref<Target = [T
     assert!(rows
         .iter()
         .all(|r| r.len() == k.row_len() && k.pair(r, r).is_ok()));
+    let ptrs: Vec<*const T> = rows.iter().map(|r| r.as_ptr()).collect();
     g.bench_function("llvm_kernel", |b| {
-        let mut i = 0;
-        b.iter(|| {
-            i = next_pair(i, rows.len());
-            // SAFETY: a pair kernel, and every row holds `row_len()`
-            // elements that passed the safe call's checks just above.
-            black_box(unsafe {
-                k.pair_unchecked(black_box(rows[i].as_ptr()), black_box(rows[i + 1].as_ptr()))
-            })
+        b.iter_custom(|iters| {
+            let (elapsed, _) = pair_loop(iters, ptrs.len(), |i| {
+                // SAFETY: a pair kernel, and every row holds `row_len()`
+                // elements that passed the safe call's checks just above.
+                unsafe { k.pair_unchecked(ptrs[i], ptrs[i + 1]) }
+            });
+            record_cycles(group, elapsed, iters);
+            elapsed
         })
     });
+}
+
+fn cycles_path() -> std::path::PathBuf {
+    hektor_benches::target_dir().join("bench-kernel-cycles.jsonl")
+}
+
+/// Appends one sample's cycles per call to `bench-kernel-cycles.jsonl`:
+/// its time per call at the clock measured right after it (about 1 ms of
+/// dependent adds), for `cargo xtask bench`'s `kernel cycles` column.
+/// Samples shorter than 1 ms (criterion's first warm-up calls) are skipped:
+/// the timer's own cost would show in them.
+fn record_cycles(group: &str, elapsed: Duration, calls: u64) {
+    #[cfg(target_arch = "x86_64")]
+    if mode() == Mode::Bench && elapsed >= Duration::from_millis(1) && calls > 0 {
+        const ROUNDS: u64 = 40_000; // 4 million adds: about 1 ms
+        let t = Instant::now();
+        black_box(hektor_codegen::mca::add_chain(black_box(ROUNDS)));
+        let adds = (ROUNDS * hektor_codegen::mca::ADDS_PER_ROUND) as f64;
+        let ghz = adds / t.elapsed().as_nanos() as f64;
+        let cycles = elapsed.as_nanos() as f64 / calls as f64 * ghz;
+        let line = format!(
+            "{{\"group\": {}, \"cycles\": {cycles:.3}, \"ghz\": {ghz:.4}}}\n",
+            hektor_benches::json_string(group)
+        );
+        use std::io::Write as _;
+        let appended = std::fs::OpenOptions::new()
+            .append(true)
+            .open(cycles_path())
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = appended {
+            eprintln!(
+                "warning: could not append to {}: {e}",
+                cycles_path().display()
+            );
+        }
+    }
 }
 
 fn config() -> Criterion {

@@ -90,32 +90,41 @@ pub fn block_throughput(report: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// The core clock in GHz, measured with a chain of dependent 1-cycle
-/// register-register adds (each waits for the previous, so the chain runs
-/// at one add a cycle whatever the core's width). Not `add reg, imm`:
-/// recent Intel cores fold immediate adds at rename, breaking the chain.
+/// Dependent 1-cycle adds per round of [`add_chain`].
+pub const ADDS_PER_ROUND: u64 = 100;
+
+/// Runs `rounds` × [`ADDS_PER_ROUND`] register-register adds, each waiting
+/// for the one before, so they take one cycle each whatever the core's
+/// width: timing it gives the core clock. Not `add reg, imm`: recent Intel
+/// cores fold immediate adds at rename, breaking the chain.
+#[cfg(target_arch = "x86_64")]
+#[inline(never)]
+pub fn add_chain(rounds: u64) -> u64 {
+    let mut x: u64 = 0;
+    let one: u64 = std::hint::black_box(1);
+    for _ in 0..rounds {
+        // SAFETY: register-only arithmetic on values we own.
+        unsafe {
+            std::arch::asm!(
+                ".rept 100", "add {x}, {one}", ".endr",
+                x = inout(reg) x,
+                one = in(reg) one,
+                options(nomem, nostack),
+            );
+        }
+    }
+    x
+}
+
+/// The core clock in GHz: the fastest of five timed [`add_chain`]s.
 #[cfg(target_arch = "x86_64")]
 pub fn measure_ghz() -> f64 {
     use std::time::Instant;
-    const ADDS_PER_ROUND: u64 = 100;
     let rounds: u64 = 2_000_000;
     let mut best = f64::MAX;
     for _ in 0..5 {
-        let mut x: u64 = 0;
-        let one: u64 = std::hint::black_box(1);
         let t = Instant::now();
-        for _ in 0..rounds {
-            // SAFETY: register-only arithmetic on values we own.
-            unsafe {
-                std::arch::asm!(
-                    ".rept 100", "add {x}, {one}", ".endr",
-                    x = inout(reg) x,
-                    one = in(reg) one,
-                    options(nomem, nostack),
-                );
-            }
-        }
-        std::hint::black_box(x);
+        std::hint::black_box(add_chain(rounds));
         best = best.min(t.elapsed().as_secs_f64());
     }
     (rounds * ADDS_PER_ROUND) as f64 / best / 1e9

@@ -100,11 +100,13 @@ pub fn run(root: &Path, opts: &Options) -> Result<(), String> {
     }
     let cpu = CpuInfo::read();
     let roofline = crate::roofline::Roofline::of_run(&target, &cpu, started);
+    let kernel_cycles = crate::roofline::KernelCycles::of_run(&target, started);
     let summary = Summary {
         cpu,
         command,
         records,
         roofline,
+        kernel_cycles,
     };
     let markdown = report::render_markdown(&summary);
     println!("{markdown}");

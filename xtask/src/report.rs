@@ -2,7 +2,7 @@
 
 use crate::cpu::CpuInfo;
 use crate::criterion::{natural_cmp_opt, Record, Throughput};
-use crate::roofline::{self, Roofline};
+use crate::roofline::{self, KernelCycles, Roofline};
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +25,22 @@ pub struct Summary {
     /// The clock and vector width of this run, for the `pair` kernels'
     /// GFLOP/s and fraction of the load bound.
     pub roofline: Option<Roofline>,
+    /// `llvm_kernel`'s measured cycles per call, by group id
+    /// (`roofline::KernelCycles::of_run`).
+    pub kernel_cycles: BTreeMap<String, KernelCycles>,
+}
+
+/// The summary's pivots, with the measured kernel cycles attached to the
+/// rows of their groups.
+fn summary_pivots(summary: &Summary) -> Vec<Pivot> {
+    let mut pivots = pivots(&summary.records);
+    for pivot in &mut pivots {
+        for row in &mut pivot.rows {
+            let group = format!("{}/{}/d{}", pivot.shape, row.metric, row.dim);
+            row.cycles = summary.kernel_cycles.get(&group).copied();
+        }
+    }
+    pivots
 }
 
 /// The implementations whose pair kernels get GFLOP/s and roofline
@@ -34,12 +50,20 @@ const ROOFLINE_OF: [&str; 2] = ["llvm_kernel", "llvm"];
 
 /// GFLOP/s and fraction of the load bound of the first of `ROOFLINE_OF`
 /// that `row` (of a `pair` pivot) has.
+/// Where the bench measured the kernel's cycles per call itself (each
+/// sample timed beside a clock measurement, `roofline::KernelCycles`), the
+/// fraction is the bound's cycles over those; else the median ns at the
+/// run's clock.
 fn roofline_cells(roofline: &Roofline, row: &PivotRow) -> Option<(f64, f64)> {
     let cell = ROOFLINE_OF
         .iter()
         .find_map(|name| row.cells.get(*name).filter(|c| c.per_distance))?;
     let flops = roofline::flops(&row.metric, row.dim)?;
-    Some((flops / cell.ns, roofline.fraction(row.dim, cell.ns)))
+    let fraction = match &row.cycles {
+        Some(c) => roofline.bound_cycles(row.dim) / c.cycles,
+        None => roofline.fraction(row.dim, cell.ns),
+    };
+    Some((flops / cell.ns, fraction))
 }
 
 /// Splits a `<shape>/<metric>/d<dim>` group id; the shape may itself contain `/`.
@@ -64,6 +88,9 @@ pub struct PivotRow {
     pub dim: u64,
     pub value: Option<String>,
     pub cells: BTreeMap<String, Cell>,
+    /// `llvm_kernel`'s cycles per call as the bench measured them, for
+    /// `pair` rows (`roofline::KernelCycles`).
+    pub cycles: Option<KernelCycles>,
 }
 
 impl PivotRow {
@@ -185,6 +212,7 @@ pub fn pivots(records: &[Record]) -> Vec<Pivot> {
         else {
             continue;
         };
+        let key = (metric.to_string(), dim, record.value_str.clone());
         let cell = match record.ns_per_element() {
             Some(ns) => Cell {
                 ns,
@@ -198,7 +226,7 @@ pub fn pivots(records: &[Record]) -> Vec<Pivot> {
         shapes
             .entry(shape)
             .or_default()
-            .entry((metric.to_string(), dim, record.value_str.clone()))
+            .entry(key)
             .or_default()
             .insert(implementation.clone(), cell);
     }
@@ -232,6 +260,7 @@ pub fn pivots(records: &[Record]) -> Vec<Pivot> {
                     dim,
                     value,
                     cells,
+                    cycles: None,
                 })
                 .collect();
             rows.sort_by(|a, b| {
@@ -314,7 +343,7 @@ pub fn render_markdown(summary: &Summary) -> String {
     let _ = writeln!(out, "- CPU flags absent: {}", or_none(list(false)));
     let _ = writeln!(out, "- Command: `{}`", summary.command);
 
-    let pivots = pivots(&summary.records);
+    let pivots = summary_pivots(summary);
     if !pivots.is_empty() {
         out.push_str("\n## Implementations by shape\n\n");
         let _ = writeln!(
@@ -334,8 +363,11 @@ pub fn render_markdown(summary: &Summary) -> String {
              2 flops a component for ip and cosine_norms, 3 for l2, 6 for cosine; \
              `kernel % of load bound` is the fewest cycles a pair can take over the cycles it \
              took: both vectors must be \
-             loaded, at most two {}-float vectors a cycle, so dim / {} cycles, at the {:.2} GHz \
-             the bench measured (a chain of dependent adds).",
+             loaded, at most two {}-float vectors a cycle, so dim / {} cycles. `kernel cycles` \
+             is the median over criterion's samples of `llvm_kernel`'s time per call times the \
+             clock measured (a chain of dependent adds) right after that sample, and `clock GHz` \
+             the median of those clocks: this VM's clock drifts by up to 20% within a run. \
+             Without them the bound is taken at the {:.2} GHz measured at the start of the run.",
             r.lanes, r.lanes, r.ghz
         );
     }
@@ -401,6 +433,8 @@ fn render_pivot(out: &mut String, pivot: &Pivot, roofline: Option<&Roofline>) {
     headers.extend(pivot.columns.iter().map(|c| escape(c)));
     headers.extend(pivot.ratios.iter().map(|r| escape(&r.header())));
     if roofline.is_some() {
+        headers.push("clock GHz".to_string());
+        headers.push("kernel cycles".to_string());
         headers.push("kernel GFLOP/s".to_string());
         headers.push("kernel % of load bound".to_string());
     }
@@ -427,6 +461,13 @@ fn render_pivot(out: &mut String, pivot: &Pivot, roofline: Option<&Roofline>) {
             cells.push(ratio.of(row).map_or("—".to_string(), |r| format!("{r:.2}")));
         }
         if let Some(r) = roofline {
+            match &row.cycles {
+                Some(c) => {
+                    cells.push(format!("{:.2}", c.ghz));
+                    cells.push(format!("{:.1}", c.cycles));
+                }
+                None => cells.extend([format!("{:.2}", r.ghz), "—".to_string()]),
+            }
             match roofline_cells(r, row) {
                 Some((gflops, fraction)) => {
                     cells.push(format!("{gflops:.1}"));
@@ -475,7 +516,7 @@ pub fn render_json(summary: &Summary) -> Value {
             })
         })
         .collect();
-    let pivots: Vec<Value> = pivots(&summary.records)
+    let pivots: Vec<Value> = summary_pivots(summary)
         .iter()
         .map(|p| {
             let rows: Vec<Value> = p
@@ -506,6 +547,8 @@ pub fn render_json(summary: &Summary) -> Value {
                         "value_str": row.value,
                         "cells": cells,
                         "ratios": ratios,
+                        "clock_ghz": row.cycles.as_ref().map(|c| c.ghz),
+                        "kernel_cycles": row.cycles.as_ref().map(|c| c.cycles),
                         "gflops": roofline.map(|(g, _)| g),
                         "fraction_of_load_bound": roofline.map(|(_, f)| f),
                     })
@@ -558,6 +601,7 @@ mod tests {
             command: "cargo bench -p hektor-benches --bench kernels".to_string(),
             records,
             roofline: None,
+            kernel_cycles: BTreeMap::new(),
         }
     }
 
@@ -797,16 +841,19 @@ mod tests {
         // 1536 flops in 24 ns = 64 GFLOP/s; the bound is 768/16 = 48
         // cycles = 12 ns, half of 24.
         assert!(
-            md.contains("| ip | 768 | 24.00 | — | 36.00 | 0.67 | 64.0 | 50% |"),
+            md.contains("| ip | 768 | 24.00 | — | 36.00 | 0.67 | 4.00 | — | 64.0 | 50% |"),
             "{md}"
         );
         // With llvm_kernel present, the columns are its: 2304 flops in 20 ns,
         // 12/20 of the bound.
         assert!(
-            md.contains("| l2 | 768 | 30.00 | 20.00 | — | — | 115.2 | 60% |"),
+            md.contains("| l2 | 768 | 30.00 | 20.00 | — | — | 4.00 | — | 115.2 | 60% |"),
             "{md}"
         );
-        assert!(md.contains("dim / 16 cycles, at the 4.00 GHz"), "{md}");
+        assert!(
+            md.contains("at the 4.00 GHz measured at the start of the run"),
+            "{md}"
+        );
         // Only pair pivots get the columns.
         assert_eq!(md.matches("% of load bound |").count(), 1, "{md}");
         let json = render_json(&s);
@@ -814,6 +861,41 @@ mod tests {
         assert_eq!(pair["shape"], "pair");
         assert_eq!(pair["rows"][0]["fraction_of_load_bound"], 0.5);
         assert_eq!(pair["rows"][1]["fraction_of_load_bound"], 0.6);
+    }
+
+    #[test]
+    fn measured_kernel_cycles_replace_the_runs_clock() {
+        let records = vec![
+            record("pair/ip/d768", "llvm_kernel", Some(1), 20.0),
+            record("pair/l2/d768", "llvm_kernel", Some(1), 20.0),
+        ];
+        let mut s = summary(records);
+        s.roofline = Some(Roofline {
+            ghz: 3.0,
+            lanes: 16,
+        });
+        s.kernel_cycles.insert(
+            "pair/ip/d768".to_string(),
+            KernelCycles {
+                cycles: 60.0,
+                ghz: 4.0,
+            },
+        );
+        let md = render_markdown(&s);
+        // The bound is 48 cycles: 48/60 of the measured cycles; without
+        // them, 16 ns at the run's 3 GHz over 20 ns.
+        assert!(
+            md.contains("| ip | 768 | 20.00 | 4.00 | 60.0 | 76.8 | 80% |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| l2 | 768 | 20.00 | 3.00 | — | 115.2 | 80% |"),
+            "{md}"
+        );
+        let json = render_json(&s);
+        assert_eq!(json["pivots"][0]["rows"][0]["kernel_cycles"], 60.0);
+        assert_eq!(json["pivots"][0]["rows"][0]["clock_ghz"], 4.0);
+        assert_eq!(json["pivots"][0]["rows"][1]["kernel_cycles"], Value::Null);
     }
 
     #[test]
