@@ -41,7 +41,10 @@
 //!   768 KiB at d768, 1.5 MiB at d1536 (L2 on recent server cores, else L3).
 //!
 //! `llvm_kernel` (pair groups): the LLVM kernel called as an index calls
-//! it (`pair_unchecked`, the rows checked once beforehand).
+//! it (`pair_unchecked`, the rows checked once beforehand). Each of its
+//! samples is also turned into cycles per call at a clock measured right
+//! after it (`record_cycles`, `target/bench-kernel-cycles.jsonl`).
+//! Every pair row, Hektor's and its peers', runs in one loop (`pair_loop`).
 //!
 //! Integer kernels have groups of their own, `pair.i8/{l2,ip,cosine}/d768`
 //! and `pair.bit/hamming/d{256,1024}` (`integer_kernels` below): Hektor's
@@ -501,7 +504,6 @@ fn bench_pair(
                 let (x, y) = pairs[i / 2];
                 f(x, y)
             })
-            .0
         })
     });
 }
@@ -514,7 +516,7 @@ fn bench_pair(
 /// be a store per call). No call can be elided: each distance depends on
 /// `i`, and is folded into the result.
 #[inline(always)]
-fn pair_loop(iters: u64, rows: usize, distance: impl Fn(usize) -> f32) -> (Duration, u32) {
+fn pair_loop(iters: u64, rows: usize, distance: impl Fn(usize) -> f32) -> Duration {
     let mut i = 0;
     let mut folded = 0u32;
     let started = Instant::now();
@@ -523,7 +525,8 @@ fn pair_loop(iters: u64, rows: usize, distance: impl Fn(usize) -> f32) -> (Durat
         folded ^= distance(i).to_bits();
     }
     let elapsed = started.elapsed();
-    (elapsed, black_box(folded))
+    black_box(folded);
+    elapsed
 }
 
 fn pair_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
@@ -765,7 +768,8 @@ fn cosine_norms_groups(c: &mut Criterion, setup: &Setup, d: &Data) {
                 .collect()
         })
         .collect();
-    let mut g = c.benchmark_group(format!("pair/cosine_norms/d{dim}"));
+    let group = format!("pair/cosine_norms/d{dim}");
+    let mut g = c.benchmark_group(&group);
     g.throughput(Throughput::Elements(1));
     for (tier, rows) in tiers.iter().zip(&rows) {
         let rows: Vec<(&[f32], &[f32])> = rows.iter().map(|(x, y)| (&x[..], &y[..])).collect();
@@ -781,7 +785,6 @@ fn cosine_norms_groups(c: &mut Criterion, setup: &Setup, d: &Data) {
         if tier.name == "llvm" {
             let flat: Vec<&[f32]> = rows.iter().flat_map(|&(x, y)| [x, y]).collect();
             let k = tier.kernel(Shape::Pair, Metric::CosineNorms, dim).clone();
-            let group = format!("pair/cosine_norms/d{dim}");
             bench_kernel_alone(&mut g, &group, &[("llvm", k)], &flat);
         }
     }
@@ -888,16 +891,15 @@ fn integer_kernels(c: &mut Criterion) {
             Metric::Ip => <i8 as SpatialSimilarity>::dot,
             _ => <i8 as SpatialSimilarity>::cos,
         };
-        let mut g = c.benchmark_group(format!("pair.i8/{metric}/d{dim}"));
-        g.throughput(Throughput::Elements(1));
         let group = format!("pair.i8/{metric}/d{dim}");
+        let mut g = c.benchmark_group(&group);
+        g.throughput(Throughput::Elements(1));
         bench_tier_pairs(&mut g, &group, &tiers, &rows);
         g.bench_function("simsimd", |b| {
             b.iter_custom(|iters| {
                 pair_loop(iters, 2 * POOL, |i| {
                     simsimd(&rows[i][..dim], &rows[i + 1][..dim]).expect("same lengths") as f32
                 })
-                .0
             })
         });
         g.finish();
@@ -931,16 +933,16 @@ fn integer_kernels(c: &mut Criterion) {
             want,
             "simsimd hamming"
         );
-        let mut g = c.benchmark_group(format!("pair.bit/hamming/d{dim}"));
+        let group = format!("pair.bit/hamming/d{dim}");
+        let mut g = c.benchmark_group(&group);
         g.throughput(Throughput::Elements(1));
-        bench_tier_pairs(&mut g, &format!("pair.bit/hamming/d{dim}"), &tiers, &words);
+        bench_tier_pairs(&mut g, &group, &tiers, &words);
         g.bench_function("simsimd", |b| {
             b.iter_custom(|iters| {
                 pair_loop(iters, 2 * POOL, |i| {
                     <u8 as BinarySimilarity>::hamming(&bytes[i], &bytes[i + 1])
                         .expect("same lengths") as f32
                 })
-                .0
             })
         });
         g.finish();
@@ -961,7 +963,6 @@ fn bench_tier_pairs<T: hektor_kernels::Element, R: std::ops::Deref<Target = [T]>
                 pair_loop(iters, rows.len(), |i| {
                     k.pair(&rows[i], &rows[i + 1]).expect("checked rows")
                 })
-                .0
             })
         });
     }
@@ -999,7 +1000,7 @@ fn bench_kernel_alone<T: hektor_kernels::Element, R: std::ops::Deref<Target = [T
     let ptrs: Vec<*const T> = rows.iter().map(|r| r.as_ptr()).collect();
     g.bench_function("llvm_kernel", |b| {
         b.iter_custom(|iters| {
-            let (elapsed, _) = pair_loop(iters, ptrs.len(), |i| {
+            let elapsed = pair_loop(iters, ptrs.len(), |i| {
                 // SAFETY: a pair kernel, and every row holds `row_len()`
                 // elements that passed the safe call's checks just above.
                 unsafe { k.pair_unchecked(ptrs[i], ptrs[i + 1]) }
