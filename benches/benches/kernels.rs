@@ -40,6 +40,11 @@
 //! - scan: the first 256 rows of that matrix, 256·dim·4 B: 96 KiB at d96,
 //!   768 KiB at d768, 1.5 MiB at d1536 (L2 on recent server cores, else L3).
 //!
+//! `llvm_checked` (pair groups): the LLVM kernel through the safe
+//! `Kernel::pair_checked`, on rows checked once by `Kernel::check_row`:
+//! the safe API for callers that reuse their rows, whose per-call check is
+//! a compare of the rows' layout with the kernel's.
+//!
 //! `llvm_kernel` (pair groups): the LLVM kernel called as an index calls
 //! it (`pair_unchecked`, the rows checked once beforehand). Each of its
 //! samples is also turned into cycles per call at a clock measured right
@@ -562,6 +567,7 @@ fn pair_group(c: &mut Criterion, setup: &Setup, d: &Data, metric: Metric) {
         if tier.name == "llvm" {
             let flat: Vec<&[f32]> = pairs.iter().flat_map(|&(x, y)| [x, y]).collect();
             let k = tier.kernel(Shape::Pair, metric, dim).clone();
+            bench_checked(&mut g, &k, &flat);
             bench_kernel_alone(&mut g, &name, &[("llvm", k)], &flat);
         }
     }
@@ -966,7 +972,32 @@ fn bench_tier_pairs<T: hektor_kernels::Element, R: std::ops::Deref<Target = [T]>
             })
         });
     }
+    if let Some((_, k)) = tiers.iter().find(|(name, _)| *name == "llvm") {
+        bench_checked(g, k, rows);
+    }
     bench_kernel_alone(g, group, tiers, rows);
+}
+
+/// `llvm_checked`: the LLVM kernel through the safe `Kernel::pair_checked`,
+/// on rows checked once by `Kernel::check_row` (as a caller that reuses
+/// its rows uses the safe API): per call, only the layouts are compared.
+fn bench_checked<T: hektor_kernels::Element, R: std::ops::Deref<Target = [T]>>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    k: &Kernel,
+    rows: &[R],
+) {
+    let checked: Vec<_> = rows
+        .iter()
+        .map(|r| k.check_row(r).expect("valid rows"))
+        .collect();
+    g.bench_function("llvm_checked", |b| {
+        b.iter_custom(|iters| {
+            pair_loop(iters, checked.len(), |i| {
+                k.pair_checked(checked[i], checked[i + 1])
+                    .expect("rows of this layout")
+            })
+        })
+    });
 }
 
 /// The index of the pair after the one at `i` in a pool of `len` rows.

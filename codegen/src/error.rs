@@ -85,6 +85,13 @@ pub enum CallError {
         field: &'static str,
         value: String,
     },
+    #[error("{what} was checked for {checked}; kernel {spec} reads {want}")]
+    OtherLayout {
+        spec: KernelSpec,
+        what: &'static str,
+        checked: String,
+        want: String,
+    },
     #[error("stride {stride} is shorter than a row of {row} elements")]
     Stride { stride: usize, row: usize },
     #[error("row {id} ends at element {end}, past the base matrix of {len} elements")]

@@ -57,12 +57,144 @@ struct Inner {
     /// For bit rows whose last word is partly used: the bits past the
     /// dimension start at this bit of the last component word.
     bit_tail_shift: Option<u32>,
+    /// Everything the row checks depend on: rows another kernel checked
+    /// are valid here when their layouts are equal.
+    layout: RowLayout,
+    /// `layout`'s word for `pair` kernels, else [`NOT_A_PAIR_KERNEL`]:
+    /// `pair_checked` compares each row's layout with it and nothing else.
+    pair_key: u64,
 }
 
-/// What a row holds after its padding.
+/// What a row must look like for a kernel: its element type, dimension,
+/// length, where its padding ends and what trailing data it carries. Two
+/// kernels with equal layouts check rows identically, whatever their
+/// metric or schedule, so a [`CheckedRow`] one of them checked is valid
+/// for the other.
+///
+/// Packed into one word, so that [`Kernel::pair_checked`]'s per-call check
+/// is one compare per row: on a 2 ns bit kernel, comparing the fields one
+/// by one cost as much as the kernel.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RowLayout(u64);
+
+/// Bit fields of a [`RowLayout`]: the element type's index in
+/// `ElementType::ALL` (8 bits), the trailing data (2), then dim, row length
+/// and padding end (18 bits each: `MAX_DIM` = 65536 plus padding and
+/// metadata fits). No layout has all type bits set, which marks
+/// [`NOT_A_PAIR_KERNEL`].
+const LAYOUT_FIELD_BITS: u32 = 18;
+const LAYOUT_FIELD_MASK: u64 = (1 << LAYOUT_FIELD_BITS) - 1;
+/// The `pair_checked` key of kernels of other shapes: equal to no layout.
+const NOT_A_PAIR_KERNEL: u64 = u64::MAX;
+
+impl RowLayout {
+    fn of(spec: &KernelSpec, schedule: &Schedule) -> Self {
+        let row_len = spec.row_len(schedule);
+        let tail = if spec.dtype.is_quantized() {
+            TailData::QuantMeta
+        } else if spec.meta_len() > 0 {
+            TailData::InverseNorm
+        } else {
+            TailData::None
+        };
+        let dtype = hektor_kernels::ElementType::ALL
+            .iter()
+            .position(|&t| t == spec.dtype)
+            .expect("every element type is in ALL") as u64;
+        let field = |v: usize| {
+            assert!(
+                v as u64 <= LAYOUT_FIELD_MASK,
+                "{spec}: row layout field {v} too large"
+            );
+            v as u64
+        };
+        RowLayout(
+            dtype
+                | (tail as u64) << 8
+                | field(spec.dim) << 10
+                | field(row_len) << (10 + LAYOUT_FIELD_BITS)
+                | field(row_len - spec.meta_len()) << (10 + 2 * LAYOUT_FIELD_BITS),
+        )
+    }
+
+    fn field(&self, k: u32) -> usize {
+        ((self.0 >> (10 + k * LAYOUT_FIELD_BITS)) & LAYOUT_FIELD_MASK) as usize
+    }
+
+    pub fn dtype(&self) -> hektor_kernels::ElementType {
+        hektor_kernels::ElementType::ALL[(self.0 & 0xff) as usize]
+    }
+
+    pub fn dim(&self) -> usize {
+        self.field(0)
+    }
+
+    /// Elements a row holds.
+    pub fn row_len(&self) -> usize {
+        self.field(1)
+    }
+
+    fn tail_data(&self) -> TailData {
+        match (self.0 >> 8) & 3 {
+            0 => TailData::None,
+            1 => TailData::InverseNorm,
+            _ => TailData::QuantMeta,
+        }
+    }
+}
+
+impl std::fmt::Display for RowLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} rows of dim {}, {} elements",
+            self.dtype().name(),
+            self.dim(),
+            self.row_len()
+        )?;
+        match self.tail_data() {
+            TailData::None => Ok(()),
+            TailData::InverseNorm => write!(f, " ending in an inverse norm"),
+            TailData::QuantMeta => write!(f, " ending in quantization metadata"),
+        }
+    }
+}
+
+impl std::fmt::Debug for RowLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RowLayout({self})")
+    }
+}
+
+/// A row that passed a kernel's checks (length, zero padding, a usable
+/// stored norm or quantization metadata) once, when it was made by
+/// [`Kernel::check_row`]. It borrows the row, so the row cannot change
+/// while it is held, and [`Kernel::pair_checked`] then needs only to
+/// compare layouts: the safe call at the cost of the unchecked one, for
+/// callers that reuse rows across many distances (a query against a
+/// candidate list, an index's stored rows).
+#[derive(Debug, Clone, Copy)]
+pub struct CheckedRow<'a, T> {
+    row: &'a [T],
+    layout: RowLayout,
+}
+
+impl<'a, T> CheckedRow<'a, T> {
+    pub fn as_slice(&self) -> &'a [T] {
+        self.row
+    }
+
+    /// The layout of the kernel that checked it.
+    pub fn layout(&self) -> RowLayout {
+        self.layout
+    }
+}
+
+/// What a row holds after its padding (its value is its bits in
+/// [`RowLayout`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TailData {
-    None,
+    None = 0,
     /// `cosine_norms`: the inverse norm.
     InverseNorm,
     /// `i8`/`u8`: the quantization metadata.
@@ -183,6 +315,12 @@ impl Kernel {
                 bit_tail_shift: (spec.dtype == hektor_kernels::ElementType::Bit
                     && !spec.dim.is_multiple_of(64))
                 .then_some((spec.dim % 64) as u32),
+                layout: RowLayout::of(&spec, &schedule),
+                pair_key: if spec.shape == Shape::Pair {
+                    RowLayout::of(&spec, &schedule).0
+                } else {
+                    NOT_A_PAIR_KERNEL
+                },
                 spec,
                 schedule,
                 backend,
@@ -217,6 +355,12 @@ impl Kernel {
     #[inline]
     pub fn row_len(&self) -> usize {
         self.inner.row_len
+    }
+
+    /// What rows of this kernel look like; kernels with equal layouts
+    /// accept each other's [`CheckedRow`]s.
+    pub fn row_layout(&self) -> RowLayout {
+        self.inner.layout
     }
 
     /// The kernel's machine code, for disassembly.
@@ -412,6 +556,56 @@ impl Kernel {
         self.expect_shape(Shape::Pair)?;
         self.check_vector("a", a)?;
         self.check_vector("b", b)
+    }
+
+    /// Checks `row` once for this kernel's layout (and every kernel with an
+    /// equal [`RowLayout`]): the checks [`Kernel::pair`] makes on each call.
+    pub fn check_row<'a, T: Element>(&self, row: &'a [T]) -> Result<CheckedRow<'a, T>, CallError> {
+        self.check_vector("row", row)?;
+        Ok(CheckedRow {
+            row,
+            layout: self.inner.layout,
+        })
+    }
+
+    /// The distance between two rows checked by [`Kernel::check_row`]
+    /// (`pair` kernels). Per call it compares the shape and the two
+    /// layouts, nothing else: the rows were checked when they were made
+    /// and cannot have changed since.
+    #[inline]
+    pub fn pair_checked<T: Element>(
+        &self,
+        a: CheckedRow<'_, T>,
+        b: CheckedRow<'_, T>,
+    ) -> Result<f32, CallError> {
+        let key = self.inner.pair_key;
+        if a.layout.0 != key || b.layout.0 != key {
+            return Err(self.checked_pair_error(&a.layout, &b.layout));
+        }
+        // SAFETY: a `pair` kernel; both rows passed `check_vector` for this
+        // layout (a `CheckedRow` is only made by `check_row`), so each holds
+        // `row_len()` elements of the spec's type with valid padding and
+        // trailing data, and the borrow keeps them unchanged.
+        Ok(unsafe { self.pair_unchecked(a.row.as_ptr(), b.row.as_ptr()) })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn checked_pair_error(&self, a: &RowLayout, b: &RowLayout) -> CallError {
+        if let Err(e) = self.expect_shape(Shape::Pair) {
+            return e;
+        }
+        let (what, checked) = if *a != self.inner.layout {
+            ("a", a)
+        } else {
+            ("b", b)
+        };
+        CallError::OtherLayout {
+            spec: self.inner.spec,
+            what,
+            checked: checked.to_string(),
+            want: self.inner.layout.to_string(),
+        }
     }
 
     /// # Safety

@@ -21,5 +21,5 @@ pub mod verify;
 
 pub use backend::{Backend, BackendKind, LoweredCode};
 pub use error::{CallError, CodegenError};
-pub use kernel::{CompileStats, Kernel};
+pub use kernel::{CheckedRow, CompileStats, Kernel, RowLayout};
 pub use pipeline::{compile, inspect, Artifacts, CompileOptions, Compiled, Inspection};

@@ -10,7 +10,9 @@ use std::fmt::Write;
 
 /// Hektor's own implementations (its code generators), in column order;
 /// the other columns of a pivot are their baselines.
-const HEKTOR: &[&str] = &["cranelift", "llvm", "llvm_tuned"];
+/// `llvm_checked` is the LLVM kernel through the safe call on rows checked
+/// once (`Kernel::pair_checked`), `pair` groups only.
+const HEKTOR: &[&str] = &["cranelift", "llvm", "llvm_checked", "llvm_tuned"];
 /// Baselines that get an `<implementation>/<baseline>` ratio column for every
 /// Hektor implementation present beside them (`read_floor`: the streaming
 /// read of the `streaming` bench, the memory-bandwidth floor).
