@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 pub const TIMING_ROWS: usize = 1024;
 /// Ids one `gather` call visits (an HNSW neighbour list is 16–64).
 pub const GATHER_IDS: usize = 64;
+/// Bytes of rows a `pair` timing cycles through: well inside any L1 data
+/// cache (32 KiB and up), with room for the stack and the loop's own data.
+const PAIR_L1_BUDGET: usize = 16 << 10;
 
 /// The median over several batches of the time per distance.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -101,23 +104,38 @@ fn time_as<T: Element>(kernel: &Kernel, budget: Duration, residency: Residency) 
     let query = vector(&mut rng);
     match kernel.spec().shape {
         Shape::Pair => {
-            // A few pairs, L1-resident, so the number is the kernel's own.
-            let others: Vec<AlignedBuf<T>> = (0..8).map(|_| vector(&mut rng)).collect();
-            let per_batch = 8 * 64;
+            // A few rows besides the query, all inside L1 (at d1536 nine
+            // rows would not be, and the timing would be of L2), checked
+            // once: each call pays only `pair_checked`'s layout compare.
+            // Results fold into one integer rather than being stored one
+            // by one: a store per call cost several cycles at d768, which
+            // hid the differences between schedules.
+            let others_fit = (PAIR_L1_BUDGET / (row * bytes)).saturating_sub(1);
+            let others: Vec<AlignedBuf<T>> = (0..others_fit.clamp(1, 8))
+                .map(|_| vector(&mut rng))
+                .collect();
+            let q = kernel.check_row(&query).expect("a valid row");
+            let checked: Vec<_> = others
+                .iter()
+                .map(|b| kernel.check_row(b).expect("a valid row"))
+                .collect();
+            const ROUNDS: usize = 64;
+            let per_batch = ROUNDS * checked.len();
             let ns = measure(budget, per_batch, || {
-                for _ in 0..64 {
-                    for b in &others {
-                        black_box(
-                            kernel
-                                .pair(black_box(&query), black_box(b))
-                                .expect("checked shape"),
-                        );
+                let mut folded = 0u32;
+                for _ in 0..ROUNDS {
+                    for &b in &checked {
+                        folded ^= kernel
+                            .pair_checked(q, b)
+                            .expect("a pair kernel, rows of its layout")
+                            .to_bits();
                     }
                 }
+                black_box(folded);
             });
             Timing {
                 ns_per_distance: ns,
-                working_set_bytes: 9 * row * bytes,
+                working_set_bytes: (1 + others.len()) * row * bytes,
             }
         }
         Shape::Gather | Shape::Scan => {
@@ -228,5 +246,44 @@ fn time_streaming<T: Element>(kernel: &Kernel, budget: Duration) -> Timing {
     Timing {
         ns_per_distance: ns,
         working_set_bytes: rows * stride * bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hektor_codegen::cranelift::CraneliftBackend;
+    use hektor_codegen::{compile, CompileOptions};
+    use hektor_kernels::{KernelSpec, Metric, Schedule};
+
+    fn pair_kernel(dim: usize) -> Kernel {
+        let spec = KernelSpec::new(Metric::Ip, ElementType::F32, dim, Shape::Pair).unwrap();
+        let backend = CraneliftBackend::host().unwrap();
+        compile(
+            &spec,
+            &Schedule::default_for(&spec),
+            &backend,
+            CompileOptions::default(),
+        )
+        .unwrap()
+        .kernel
+    }
+
+    /// Pair timings are of the kernel over L1-resident rows: the query and
+    /// as many rows as fit in `PAIR_L1_BUDGET`, at least one.
+    #[test]
+    fn pair_timings_stay_inside_l1() {
+        for dim in [96, 768, 1536, 4096] {
+            let k = pair_kernel(dim);
+            let t = time_kernel(&k, Duration::from_millis(1));
+            let row_bytes = dim * 4;
+            assert!(t.ns_per_distance.is_finite() && t.ns_per_distance > 0.0);
+            assert!(
+                t.working_set_bytes <= PAIR_L1_BUDGET.max(2 * row_bytes),
+                "d{dim}: {} bytes",
+                t.working_set_bytes
+            );
+            assert!(t.working_set_bytes >= 2 * row_bytes, "d{dim}");
+        }
     }
 }
