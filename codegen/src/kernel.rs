@@ -654,7 +654,8 @@ impl Kernel {
     /// # Safety
     /// A `gather` kernel; `query` points at `row_len()` f32s; for every id,
     /// `base + id·stride` points at `row_len()` readable f32s; `out` has
-    /// room for `ids.len()` f32s.
+    /// room for `ids.len()` f32s and overlaps none of the inputs (the
+    /// kernel's pointer arguments are `noalias`).
     #[inline]
     pub unsafe fn gather_unchecked<T: Element>(
         &self,
@@ -719,7 +720,8 @@ impl Kernel {
     /// # Safety
     /// A `scan` kernel; `query` points at `row_len()` f32s; rows
     /// `0..count` of `stride` elements from `base` are readable; `out` has
-    /// room for `count` f32s.
+    /// room for `count` f32s and overlaps none of the inputs (the kernel's
+    /// pointer arguments are `noalias`).
     #[inline]
     pub unsafe fn scan_unchecked<T: Element>(
         &self,

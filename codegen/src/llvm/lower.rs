@@ -98,6 +98,22 @@ pub fn translate<'ctx>(
         let id = inkwell::attributes::Attribute::get_named_enum_kind_id(kind);
         function.add_attribute(AttributeLoc::Function, ctx.create_enum_attribute(id, 0));
     }
+    // Every pointer argument is `noalias`: only the output is written, and
+    // the safe calls pass it as a `&mut [f32]`, which cannot overlap the
+    // inputs (the `*_unchecked` contracts say the same). Read-only
+    // arguments may overlap each other (`pair(a, a)`, a query that is one
+    // of the rows): LLVM's `noalias` constrains only memory that is
+    // modified. Without it, the store of each row's distance could alias
+    // the query, so the query was reloaded for every row.
+    let noalias = inkwell::attributes::Attribute::get_named_enum_kind_id("noalias");
+    for (k, &p) in f.params.iter().enumerate() {
+        if f.ty(p) == Type::Ptr {
+            function.add_attribute(
+                AttributeLoc::Param(k as u32),
+                ctx.create_enum_attribute(noalias, 0),
+            );
+        }
+    }
     let builder = ctx.create_builder();
     let entry = ctx.append_basic_block(function, "entry");
     builder.position_at_end(entry);

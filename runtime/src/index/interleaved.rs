@@ -165,7 +165,8 @@ impl Space for Rows<'_> {
         let c = self.copy;
         // SAFETY: rows sit `block_words` f32-sized words apart from the
         // first row's start; every id is a copied node (the caller's
-        // contract) and `out` was just sized. The words are only read.
+        // contract) and `out` was just sized; a vector of its own, it
+        // overlaps none of the inputs. The words are only read.
         unsafe {
             c.index.kernels.gather.gather_unchecked(
                 self.query,

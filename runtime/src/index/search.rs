@@ -160,7 +160,8 @@ impl<T: hektor_kernels::Element> Space for Codes<'_, T> {
         // SAFETY: the query holds a full encoded row, every id's code row
         // is written (codes are written before a node is linked), the
         // stride is whole elements of `T` (rows are cache-line multiples),
-        // and `out` was just sized.
+        // and `out` was just sized; it is a vector of its own, so it
+        // overlaps none of the inputs.
         unsafe {
             self.kernel.gather_unchecked(
                 self.query,
@@ -205,7 +206,8 @@ impl HnswIndex {
         }
         debug_assert!(ids.iter().all(|&id| (id as usize) < self.allocated()));
         // SAFETY: the caller guarantees the query and rows are readable and
-        // `out` was just sized for every id.
+        // `out` was just sized for every id; it is a vector of its own, so
+        // it overlaps none of the inputs.
         unsafe {
             self.kernels.gather.gather_unchecked(
                 query,
