@@ -227,3 +227,42 @@ fn f16_calls_check_the_element_type() {
     assert!(err.to_string().contains("LLVM tier"), "{err}");
     assert!(KernelSpec::new(Metric::CosineNorms, ElementType::F16, 4, Shape::Pair).is_err());
 }
+
+/// Pointer arguments are `noalias` (only the output is written), so a
+/// gather's query stays in registers across rows where it fits: at d384
+/// (24 zmm) the row loop reads no query vector. Without the attribute the
+/// store of each distance could alias the query, and LLVM reloaded it for
+/// every row.
+#[test]
+fn gather_keeps_a_small_query_in_registers() {
+    let backend = LlvmBackend::for_cpu("sapphirerapids").unwrap();
+    let s = spec(Metric::L2, 384, Shape::Gather);
+    let schedule = "width=16,unroll=2,acc=2,prefetch=4".parse().unwrap();
+    let i = inspect(&s, &schedule, &backend).unwrap();
+    let (lowered, _) = i.artifacts.backend_ir.as_ref().expect("LLVM IR");
+    let define = lowered
+        .lines()
+        .find(|l| l.starts_with("define"))
+        .expect("a function definition");
+    // query, base, ids, out
+    assert_eq!(define.matches("ptr noalias").count(), 4, "{define}");
+    let asm = disasm::disassemble(&i.code, i.address);
+    let lines: Vec<&str> = asm.lines().collect();
+    // The first prefetch is in the row loop, ahead of the row's loads.
+    let loop_start = lines
+        .iter()
+        .position(|l| l.contains("prefetcht0"))
+        .unwrap_or_else(|| panic!("no prefetch:\n{asm}"));
+    assert_eq!(
+        lines[..loop_start]
+            .iter()
+            .filter(|l| l.contains("[rdi"))
+            .count(),
+        24,
+        "the query's 24 vectors load before the loop:\n{asm}"
+    );
+    assert!(
+        !lines[loop_start..].iter().any(|l| l.contains("[rdi")),
+        "the row loop reloads the query:\n{asm}"
+    );
+}
