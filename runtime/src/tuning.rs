@@ -280,8 +280,22 @@ pub struct Trial {
     pub compile: Duration,
 }
 
-/// Compiles (and so verifies), then times every candidate; returns them
-/// fastest first. `progress(done, total)` is called after each.
+/// How many of the first pass's fastest candidates are timed again, head
+/// to head, with the runtime's default schedule among them. One pass of
+/// `budget` per candidate cannot separate schedules within a few percent:
+/// picked on noise, a "winner" was slower in the kernel bench than the
+/// default it replaced.
+pub const FINALISTS: usize = 5;
+/// Rounds of the head-to-head timing; each finalist keeps its median.
+/// The rounds interleave the finalists, so a drift of the clock falls on
+/// all of them alike.
+pub const FINAL_ROUNDS: usize = 3;
+
+/// Compiles (and so verifies), then times every candidate; then times the
+/// [`FINALISTS`] fastest and the runtime's default schedule again, head to
+/// head ([`FINAL_ROUNDS`] rounds). Returns the finalists first, fastest
+/// first by their head-to-head median, then the other candidates by their
+/// first timing. `progress(done, total)` is called after each timing.
 pub fn tune(
     spec: &KernelSpec,
     backend: &dyn Backend,
@@ -289,7 +303,14 @@ pub fn tune(
     budget: Duration,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Vec<Trial>, CodegenError> {
-    let all = candidates(spec, backend);
+    let mut all = candidates(spec, backend);
+    let default = default_schedule(spec, backend);
+    let default_is_candidate = all.contains(&default);
+    if !default_is_candidate && backend.check_schedule(spec, &default).is_ok() {
+        all.push(default);
+    }
+    let finalists = FINALISTS.min(all.len()) + 1;
+    let total = all.len() + finalists * FINAL_ROUNDS;
     let mut trials = Vec::with_capacity(all.len());
     for (k, schedule) in all.iter().enumerate() {
         let c = compile(spec, schedule, backend, CompileOptions::default())?;
@@ -299,14 +320,61 @@ pub fn tune(
             timing,
             compile: c.kernel.stats().total,
         });
-        progress(k + 1, all.len());
+        progress(k + 1, total);
     }
-    trials.sort_by(|a, b| {
+    let by_time = |a: &Trial, b: &Trial| {
         a.timing
             .ns_per_distance
             .total_cmp(&b.timing.ns_per_distance)
-    });
-    Ok(trials)
+    };
+    trials.sort_by(by_time);
+
+    // The head to head: the fastest few, and the default wherever it ranked.
+    let mut chosen: Vec<usize> = (0..FINALISTS.min(trials.len())).collect();
+    if let Some(d) = trials.iter().position(|t| t.schedule == default) {
+        if !chosen.contains(&d) {
+            chosen.push(d);
+        }
+    }
+    let kernels = chosen
+        .iter()
+        .map(|&i| {
+            compile(
+                spec,
+                &trials[i].schedule,
+                backend,
+                CompileOptions::default(),
+            )
+            .map(|c| c.kernel)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut samples = vec![Vec::with_capacity(FINAL_ROUNDS); chosen.len()];
+    let mut done = all.len();
+    for _ in 0..FINAL_ROUNDS {
+        for (j, kernel) in kernels.iter().enumerate() {
+            samples[j].push(time_kernel_in(kernel, budget, residency).ns_per_distance);
+            done += 1;
+            progress(done.min(total), total);
+        }
+    }
+    let mut finals: Vec<Trial> = Vec::with_capacity(chosen.len());
+    for (j, &i) in chosen.iter().enumerate() {
+        let mut t = trials[i].clone();
+        samples[j].sort_by(f64::total_cmp);
+        t.timing.ns_per_distance = samples[j][samples[j].len() / 2];
+        finals.push(t);
+    }
+    finals.sort_by(by_time);
+    let mut rest: Vec<Trial> = trials
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !chosen.contains(i))
+        .map(|(_, t)| t)
+        .collect();
+    rest.sort_by(by_time);
+    finals.extend(rest);
+    progress(total, total);
+    Ok(finals)
 }
 
 /// The tuning-file entry for the winner of a tuning run on this host.

@@ -35,10 +35,29 @@ fn a_tuning_run_stores_a_winner_the_runtime_then_uses() {
         |_, _| {},
     )
     .unwrap();
-    assert_eq!(trials.len(), candidates(&spec(), &backend).len());
-    assert!(trials
-        .windows(2)
-        .all(|w| w[0].timing.ns_per_distance <= w[1].timing.ns_per_distance));
+    // Every candidate, plus the runtime's default schedule when it is not
+    // one of them.
+    let all = candidates(&spec(), &backend);
+    let default = default_schedule(&spec(), &backend);
+    let extra = usize::from(!all.contains(&default));
+    assert_eq!(trials.len(), all.len() + extra);
+    assert!(trials.iter().any(|t| t.schedule == default));
+    // The finalists lead, fastest first by their head-to-head median, the
+    // default among them: FINALISTS of them, or one more when the default
+    // was not among the first pass's fastest. Then the rest, fastest first.
+    let n = tuning::FINALISTS;
+    assert!(all.len() > n + 1, "enough candidates for a head to head");
+    let default_rank = trials.iter().position(|t| t.schedule == default).unwrap();
+    assert!(
+        default_rank <= n,
+        "the default is a finalist (rank {default_rank})"
+    );
+    let sorted = |ts: &[tuning::Trial]| {
+        ts.windows(2)
+            .all(|w| w[0].timing.ns_per_distance <= w[1].timing.ns_per_distance)
+    };
+    assert!(sorted(&trials[..n]));
+    assert!(sorted(&trials[n + 1..]));
     store(
         &path,
         entry_for(&spec(), backend_kind(), Residency::Cache, &trials[0]),

@@ -97,6 +97,13 @@ pub fn run(a: TuneArgs) -> Result<(), Failure> {
             )
             .ok();
         }
+        writeln!(
+            out,
+            "(the first pass's {} fastest and the default schedule were timed again, head to head, {} rounds each; they lead by their median)",
+            tuning::FINALISTS,
+            tuning::FINAL_ROUNDS
+        )
+        .ok();
         let best = &trials[0];
         let slowest = trials.last().expect("at least one candidate");
         writeln!(
