@@ -134,6 +134,12 @@ impl RowLayout {
         self.field(1)
     }
 
+    /// Where the trailing per-row data starts: elements up to it past the
+    /// components are padding.
+    fn padded_end(&self) -> usize {
+        self.field(2)
+    }
+
     fn tail_data(&self) -> TailData {
         match (self.0 >> 8) & 3 {
             0 => TailData::None,
@@ -295,29 +301,24 @@ impl Kernel {
         stats: CompileStats,
         code: LoweredCode,
     ) -> Self {
+        // Every row check derives from the one layout.
+        let layout = RowLayout::of(&spec, &schedule);
+        let row_len = layout.row_len();
+        let partial_last_word =
+            spec.dtype == hektor_kernels::ElementType::Bit && !spec.dim.is_multiple_of(64);
         Kernel {
             inner: Arc::new(Inner {
-                row_len: spec.row_len(&schedule),
+                row_len,
                 // Rows of bits have tail bits to check whenever the last
                 // word is partly used; rows of anything else past `dim`.
-                has_tail_slots: spec.row_len(&schedule) > spec.elements()
-                    || (spec.dtype == hektor_kernels::ElementType::Bit
-                        && !spec.dim.is_multiple_of(64)),
+                has_tail_slots: row_len > spec.elements() || partial_last_word,
                 components: spec.elements(),
-                padded_end: spec.row_len(&schedule) - spec.meta_len(),
-                tail_data: if spec.dtype.is_quantized() {
-                    TailData::QuantMeta
-                } else if spec.meta_len() > 0 {
-                    TailData::InverseNorm
-                } else {
-                    TailData::None
-                },
-                bit_tail_shift: (spec.dtype == hektor_kernels::ElementType::Bit
-                    && !spec.dim.is_multiple_of(64))
-                .then_some((spec.dim % 64) as u32),
-                layout: RowLayout::of(&spec, &schedule),
+                padded_end: layout.padded_end(),
+                tail_data: layout.tail_data(),
+                bit_tail_shift: partial_last_word.then_some((spec.dim % 64) as u32),
+                layout,
                 pair_key: if spec.shape == Shape::Pair {
-                    RowLayout::of(&spec, &schedule).0
+                    layout.0
                 } else {
                     NOT_A_PAIR_KERNEL
                 },

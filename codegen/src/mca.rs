@@ -106,9 +106,10 @@ pub fn add_chain(rounds: u64) -> u64 {
         // SAFETY: register-only arithmetic on values we own.
         unsafe {
             std::arch::asm!(
-                ".rept 100", "add {x}, {one}", ".endr",
+                ".rept {n}", "add {x}, {one}", ".endr",
                 x = inout(reg) x,
                 one = in(reg) one,
+                n = const ADDS_PER_ROUND,
                 options(nomem, nostack),
             );
         }

@@ -305,8 +305,7 @@ pub fn tune(
 ) -> Result<Vec<Trial>, CodegenError> {
     let mut all = candidates(spec, backend);
     let default = default_schedule(spec, backend);
-    let default_is_candidate = all.contains(&default);
-    if !default_is_candidate && backend.check_schedule(spec, &default).is_ok() {
+    if !all.contains(&default) && backend.check_schedule(spec, &default).is_ok() {
         all.push(default);
     }
     let finalists = FINALISTS.min(all.len()) + 1;
@@ -354,7 +353,7 @@ pub fn tune(
         for (j, kernel) in kernels.iter().enumerate() {
             samples[j].push(time_kernel_in(kernel, budget, residency).ns_per_distance);
             done += 1;
-            progress(done.min(total), total);
+            progress(done, total);
         }
     }
     let mut finals: Vec<Trial> = Vec::with_capacity(chosen.len());
@@ -365,14 +364,16 @@ pub fn tune(
         finals.push(t);
     }
     finals.sort_by(by_time);
-    let mut rest: Vec<Trial> = trials
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !chosen.contains(i))
-        .map(|(_, t)| t)
-        .collect();
-    rest.sort_by(by_time);
-    finals.extend(rest);
+    // The rest keep the first pass's order.
+    finals.extend(
+        trials
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !chosen.contains(i))
+            .map(|(_, t)| t),
+    );
+    // When the default was one of the fastest there is one finalist fewer
+    // than `total` allowed for: the bar still ends full.
     progress(total, total);
     Ok(finals)
 }

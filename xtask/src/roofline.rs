@@ -124,7 +124,7 @@ impl Roofline {
 
     /// The fewest nanoseconds one `dim`-dimensional f32 pair can take.
     pub fn pair_floor_ns(&self, dim: u64) -> f64 {
-        dim as f64 / f64::from(self.lanes) / self.ghz
+        self.bound_cycles(dim) / self.ghz
     }
 
     /// The fewest cycles one `dim`-dimensional f32 pair can take.
