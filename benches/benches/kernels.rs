@@ -32,7 +32,8 @@
 //! Working sets (f32 = 4 bytes, printed at start-up):
 //! - pair: a pool of vector pairs, as many as fit in 24 KiB (at most 16,
 //!   at least 1), cycled through so that the inputs stay L1-resident (d96:
-//!   16 pairs in 12 KiB; d768: 4 pairs in 24 KiB; d1536: 2 pairs in 24 KiB);
+//!   16 pairs in 12 KiB; d768: 4 pairs in 24 KiB; d1536: 2 pairs in 24 KiB),
+//!   visited in a shuffled order (`pair_loop`);
 //! - gather: 64 distinct random ids into a 4096-row matrix with stride =
 //!   dim (the matrix: 1.5 MiB at d96 to 24 MiB at d1536). The same 64 rows
 //!   are read every iteration, so after warm-up they sit in L2 (64·dim·4 B:
@@ -71,6 +72,7 @@ use hektor_codegen::{compile, Backend, CompileOptions, Kernel};
 use hektor_kernels::{reference, ElementType, KernelSpec, Metric, Shape};
 use hektor_runtime::aligned::AlignedBuf;
 use hektor_runtime::default_schedule;
+use hektor_runtime::timing::visiting_order;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -503,31 +505,54 @@ fn bench_pair(
     pairs: &[(&[f32], &[f32])],
     f: impl Fn(&[f32], &[f32]) -> f32,
 ) {
+    let visits = visits(pairs);
     g.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            pair_loop(iters, 2 * pairs.len(), |i| {
-                let (x, y) = pairs[i / 2];
-                f(x, y)
-            })
-        })
+        b.iter_custom(|iters| pair_loop(iters, &visits, |(x, y)| f(x, y)))
     });
 }
 
-/// Times `iters` distances `distance(i)`, `i` stepping through `0, 2, 4,
-/// … < rows` and round again: the one loop every pair benchmark runs in,
-/// Hektor's and its peers' alike. It keeps nothing in memory but the
-/// inputs: results fold into an integer register (no xmm register survives
-/// a call, so an f32 kept across calls, or a `black_box` per call, would
-/// be a store per call). No call can be elided: each distance depends on
-/// `i`, and is folded into the result.
+/// `pairs` in the order every pair benchmark visits them
+/// (`hektor_runtime::timing::visiting_order`), each pair's arguments
+/// written out: the order is shuffled because in address order the core's
+/// stride prefetcher spends load slots on lines already in L1 (a tenth of
+/// an unrolled kernel's speed at d768, nothing for a loop), and an index
+/// does not visit its rows in address order.
+fn visits<P: Copy>(pairs: &[P]) -> Vec<P> {
+    visiting_order(pairs.len(), 5)
+        .into_iter()
+        .map(|i| pairs[i])
+        .collect()
+}
+
+/// `rows` two at a time: the pairs of a pool laid out a₀ b₀ a₁ b₁ ….
+fn row_pairs<R: std::ops::Deref>(rows: &[R]) -> Vec<(&R::Target, &R::Target)> {
+    rows.chunks_exact(2).map(|p| (&*p[0], &*p[1])).collect()
+}
+
+/// Times `iters` calls `distance(visit)`, cycling through `visits` (each
+/// one a pair's arguments): the one loop every pair benchmark runs in,
+/// Hektor's and its peers' alike.
+///
+/// Each call's arguments are one load from `visits`, whose address is in
+/// a register. The core issues its oldest loads first, so loads that
+/// fetch the next call's arguments after a call wait for that call's own
+/// loads, and a chain of them (the loop's state spilled to the stack, an
+/// order table, a table of rows) leaves the load ports idle for the
+/// chain's length at the start of every call: 11 of 66 cycles a call for
+/// ip d768 on the Emerald Rapids machine of docs/BENCHMARKS.md.
+///
+/// It keeps nothing in memory but the inputs: results fold into an
+/// integer register (no xmm register survives a call, so an f32 kept
+/// across calls, or a `black_box` per call, would be a store per call).
+/// No call can be elided: each distance is folded into the result.
 #[inline(always)]
-fn pair_loop(iters: u64, rows: usize, distance: impl Fn(usize) -> f32) -> Duration {
-    let mut i = 0;
+fn pair_loop<P: Copy>(iters: u64, visits: &[P], distance: impl Fn(P) -> f32) -> Duration {
+    let mut visit = 0;
     let mut folded = 0u32;
     let started = Instant::now();
     for _ in 0..iters {
-        i = next_pair(i, rows);
-        folded ^= distance(i).to_bits();
+        visit = next_visit(visit, visits.len());
+        folded ^= distance(visits[visit]).to_bits();
     }
     let elapsed = started.elapsed();
     black_box(folded);
@@ -901,10 +926,15 @@ fn integer_kernels(c: &mut Criterion) {
         let mut g = c.benchmark_group(&group);
         g.throughput(Throughput::Elements(1));
         bench_tier_pairs(&mut g, &group, &tiers, &rows);
+        let pairs: Vec<(&[i8], &[i8])> = row_pairs(&rows)
+            .into_iter()
+            .map(|(x, y)| (&x[..dim], &y[..dim]))
+            .collect();
+        let visits = visits(&pairs);
         g.bench_function("simsimd", |b| {
             b.iter_custom(|iters| {
-                pair_loop(iters, 2 * POOL, |i| {
-                    simsimd(&rows[i][..dim], &rows[i + 1][..dim]).expect("same lengths") as f32
+                pair_loop(iters, &visits, |(x, y)| {
+                    simsimd(x, y).expect("same lengths") as f32
                 })
             })
         });
@@ -943,11 +973,11 @@ fn integer_kernels(c: &mut Criterion) {
         let mut g = c.benchmark_group(&group);
         g.throughput(Throughput::Elements(1));
         bench_tier_pairs(&mut g, &group, &tiers, &words);
+        let visits = visits(&row_pairs(&bytes));
         g.bench_function("simsimd", |b| {
             b.iter_custom(|iters| {
-                pair_loop(iters, 2 * POOL, |i| {
-                    <u8 as BinarySimilarity>::hamming(&bytes[i], &bytes[i + 1])
-                        .expect("same lengths") as f32
+                pair_loop(iters, &visits, |(x, y)| {
+                    <u8 as BinarySimilarity>::hamming(x, y).expect("same lengths") as f32
                 })
             })
         });
@@ -963,12 +993,11 @@ fn bench_tier_pairs<T: hektor_kernels::Element, R: std::ops::Deref<Target = [T]>
     tiers: &[(&'static str, Kernel)],
     rows: &[R],
 ) {
+    let visits = visits(&row_pairs(rows));
     for (name, k) in tiers {
         g.bench_function(*name, |b| {
             b.iter_custom(|iters| {
-                pair_loop(iters, rows.len(), |i| {
-                    k.pair(&rows[i], &rows[i + 1]).expect("checked rows")
-                })
+                pair_loop(iters, &visits, |(x, y)| k.pair(x, y).expect("checked rows"))
             })
         });
     }
@@ -990,24 +1019,25 @@ fn bench_checked<T: hektor_kernels::Element, R: std::ops::Deref<Target = [T]>>(
         .iter()
         .map(|r| k.check_row(r).expect("valid rows"))
         .collect();
+    let pairs: Vec<_> = checked.chunks_exact(2).map(|p| (p[0], p[1])).collect();
+    let visits = visits(&pairs);
     g.bench_function("llvm_checked", |b| {
         b.iter_custom(|iters| {
-            pair_loop(iters, checked.len(), |i| {
-                k.pair_checked(checked[i], checked[i + 1])
-                    .expect("rows of this layout")
+            pair_loop(iters, &visits, |(x, y)| {
+                k.pair_checked(x, y).expect("rows of this layout")
             })
         })
     });
 }
 
-/// The index of the pair after the one at `i` in a pool of `len` rows.
-/// Not `% len`: a division would cost more than a short kernel.
+/// The visit after `visit` in an order of `len` visits, round again at
+/// the end. Not `% len`: a division would cost more than a short kernel.
 #[inline(always)]
-fn next_pair(i: usize, len: usize) -> usize {
-    if i + 2 >= len {
+fn next_visit(visit: usize, len: usize) -> usize {
+    if visit + 1 >= len {
         0
     } else {
-        i + 2
+        visit + 1
     }
 }
 
@@ -1028,13 +1058,17 @@ fn bench_kernel_alone<T: hektor_kernels::Element, R: std::ops::Deref<Target = [T
     assert!(rows
         .iter()
         .all(|r| r.len() == k.row_len() && k.pair(r, r).is_ok()));
-    let ptrs: Vec<*const T> = rows.iter().map(|r| r.as_ptr()).collect();
+    let pointers: Vec<(*const T, *const T)> = row_pairs(rows)
+        .into_iter()
+        .map(|(x, y)| (x.as_ptr(), y.as_ptr()))
+        .collect();
+    let visits = visits(&pointers);
     g.bench_function("llvm_kernel", |b| {
         b.iter_custom(|iters| {
-            let elapsed = pair_loop(iters, ptrs.len(), |i| {
+            let elapsed = pair_loop(iters, &visits, |(x, y)| {
                 // SAFETY: a pair kernel, and every row holds `row_len()`
                 // elements that passed the safe call's checks just above.
-                unsafe { k.pair_unchecked(ptrs[i], ptrs[i + 1]) }
+                unsafe { k.pair_unchecked(x, y) }
             });
             record_cycles(group, elapsed, iters);
             elapsed

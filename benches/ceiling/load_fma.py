@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""What this core sustains for a dot product's loads and FMAs: the ceiling
-the `pair` kernels are measured against in docs/BENCHMARKS.md.
+"""What this core sustains for a dot product's and an L2 distance's loads
+and arithmetic: the ceilings the `pair` kernels are measured against in
+docs/BENCHMARKS.md.
 
     python3 benches/ceiling/load_fma.py        # needs gcc and AVX-512F
 
 It writes a C program with hand-written, fully unrolled AVX-512 assembly:
-for each dim, the 2*dim/16 zmm loads and dim/16 FMAs of one dot product,
-repeated back to back with no call and no argument check, with four and
-with eight accumulators, and with and without the horizontal reduction a
-kernel must end with. It times each with CLOCK_MONOTONIC and turns the
+for each dim, the 2*dim/16 zmm loads and dim/16 FMAs of one dot product
+(`ip`), or the same loads with a subtract and an FMA per vector (`l2`:
+both 512-bit FMA ports are then as busy as both load ports), repeated
+back to back with no call and no argument check, with four and with eight
+accumulators, and with and without the horizontal reduction a kernel must
+end with. It times each with CLOCK_MONOTONIC and turns the
 time into cycles with the clock measured the way the kernel bench does it,
 right after each variant (the clock of these VMs drifts): a chain of
 dependent register-register adds (one cycle each). It prints,
@@ -30,13 +33,17 @@ DIMS = [384, 768, 1024, 1536]
 REPS = 1_000_000
 
 
-def body(dim, acc, reduce):
+def body(metric, dim, acc, reduce):
     lines = []
     for i in range(dim // 16):
         a = 11 + (i % acc)
         r = 3 + (i % 8)
         lines.append(f"vmovups {i * 64}(%0), %%zmm{r}")
-        lines.append(f"vfmadd231ps {i * 64}(%1), %%zmm{r}, %%zmm{a}")
+        if metric == "ip":
+            lines.append(f"vfmadd231ps {i * 64}(%1), %%zmm{r}, %%zmm{a}")
+        else:
+            lines.append(f"vsubps {i * 64}(%1), %%zmm{r}, %%zmm{r}")
+            lines.append(f"vfmadd231ps %%zmm{r}, %%zmm{r}, %%zmm{a}")
     if reduce:
         accs = list(range(11, 11 + acc))
         while len(accs) > 1:
@@ -91,22 +98,22 @@ def program():
         '  printf("clock %.2f GHz (dependent adds)\\n", clock);',
         f"  t0 = now(); for (long i = 0; i < {REPS * 10}; i++) __asm__ volatile(\"{fma_chains()}\" ::: \"xmm3\", \"xmm4\", \"xmm5\", \"xmm6\", \"xmm7\", \"xmm8\", \"xmm9\", \"xmm10\"); t = now() - t0;",
         f'  printf("independent zmm FMAs: %.2f a cycle\\n", 8.0 * {REPS * 10} / (t * 1e9 * clock));',
-        '  printf("%-6s %-4s %-7s %14s %18s %9s\\n", "dim", "acc", "reduce", "cycles/pair", "of port bound", "GHz");',
+        '  printf("%-7s %-6s %-4s %-7s %14s %18s %9s\\n", "metric", "dim", "acc", "reduce", "cycles/pair", "of port bound", "GHz");',
     ]
-    for dim in DIMS:
-        for acc in (4, 8):
-            for reduce in (0, 1):
-                # Five rounds, each between two clock readings: this VM's
-                # clock drifts by up to 20% within a run and wobbles within
-                # a second, so one reading taken at the start gave fractions
-                # above 100%. The median round is printed.
-                out.append(
-                    f'  for (int r = 0; r < ROUNDS; r++) {{ double g0 = ghz(); t0 = now(); for (long i = 0; i < {REPS}; i++) __asm__ volatile("{body(dim, acc, reduce)}" :: "r"(a), "r"(b), "r"(res) : {clobbers}, "memory"); t = now() - t0; clock = (g0 + ghz()) / 2; cyc[r] = t * 1e9 * clock / {REPS}; clocks[r] = clock; }}'
-                )
-                out.append("  qsort(cyc, ROUNDS, sizeof(double), cmp); qsort(clocks, ROUNDS, sizeof(double), cmp);")
-                out.append(
-                    f'  printf("%-6d %-4d %-7s %14.1f %17.0f%% %9.2f\\n", {dim}, {acc}, "{"yes" if reduce else "no"}", cyc[ROUNDS / 2], 100.0 * {dim // 16} / cyc[ROUNDS / 2], clocks[ROUNDS / 2]);'
-                )
+    for metric, dim, acc, reduce in (
+        (m, d, a, r) for m in ("ip", "l2") for d in DIMS for a in (4, 8) for r in (0, 1)
+    ):
+        # Five rounds, each between two clock readings: this VM's
+        # clock drifts by up to 20% within a run and wobbles within
+        # a second, so one reading taken at the start gave fractions
+        # above 100%. The median round is printed.
+        out.append(
+            f'  for (int r = 0; r < ROUNDS; r++) {{ double g0 = ghz(); t0 = now(); for (long i = 0; i < {REPS}; i++) __asm__ volatile("{body(metric, dim, acc, reduce)}" :: "r"(a), "r"(b), "r"(res) : {clobbers}, "memory"); t = now() - t0; clock = (g0 + ghz()) / 2; cyc[r] = t * 1e9 * clock / {REPS}; clocks[r] = clock; }}'
+        )
+        out.append("  qsort(cyc, ROUNDS, sizeof(double), cmp); qsort(clocks, ROUNDS, sizeof(double), cmp);")
+        out.append(
+            f'  printf("%-7s %-6d %-4d %-7s %14.1f %17.0f%% %9.2f\\n", "{metric}", {dim}, {acc}, "{"yes" if reduce else "no"}", cyc[ROUNDS / 2], 100.0 * {dim // 16} / cyc[ROUNDS / 2], clocks[ROUNDS / 2]);'
+        )
     out += ["  return 0;", "}"]
     return "\n".join(out)
 

@@ -3,7 +3,7 @@
 //! precedence over it.
 
 use hektor_codegen::Backend;
-use hektor_kernels::{ElementType, KernelSpec, Metric, Schedule};
+use hektor_kernels::{ElementType, KernelSpec, Metric, Schedule, Shape, Unroll};
 
 /// The schedule the runtime compiles `spec` with on `backend`: the
 /// backend's widest vectors, and accumulators chosen by measurement
@@ -52,6 +52,9 @@ fn default_compute_schedule(spec: &KernelSpec, backend: &dyn Backend) -> Schedul
         };
     }
     let vectors = spec.dim / width as usize;
+    if spec.shape == Shape::Pair && vectors >= 48 {
+        return long_pair_schedule(spec.metric, width, vectors);
+    }
     let accumulators = match spec.metric {
         Metric::L2 | Metric::Ip | Metric::CosineNorms if vectors >= 32 => 4,
         _ => 2,
@@ -59,6 +62,36 @@ fn default_compute_schedule(spec: &KernelSpec, backend: &dyn Backend) -> Schedul
     Schedule {
         width,
         accumulators,
+        ..Schedule::default()
+    }
+}
+
+/// A pair kernel of 48 vectors or more (d768 and up on AVX-512): a call
+/// runs long enough that its own instruction mix, not its call overhead,
+/// sets its speed (`cargo bench --bench kernels -- pair/`, cycles per call
+/// in `bench-kernel-cycles.jsonl`, on the Emerald Rapids machine of
+/// docs/BENCHMARKS.md):
+/// - ip and cosine with norms do one FMA a vector beside two loads, so
+///   the FMA ports have room; eight sums keep each dependency chain short
+///   enough for the next call's loads to start before this call's sums
+///   are done (ip d1536: 114 cycles a call with four sums, 104 with eight).
+/// - l2 does a subtract and an FMA a vector, which fills both FMA ports
+///   exactly when the loads fill both load ports, so every extra add of a
+///   deeper reduction tree costs time: four sums, and no loop left (l2
+///   d1536: 132 cycles as a loop of twelve steps, 119 fully unrolled).
+///   Past 128 vectors the code would outgrow the micro-op cache, so
+///   longer vectors keep a loop.
+fn long_pair_schedule(metric: Metric, width: u32, vectors: usize) -> Schedule {
+    let (accumulators, unroll) = match metric {
+        Metric::L2 if vectors <= 128 => (4, Unroll::Full),
+        Metric::L2 => (4, Unroll::Factor(4)),
+        Metric::Ip | Metric::CosineNorms => (8, Unroll::Factor(2)),
+        _ => (2, Unroll::Factor(2)),
+    };
+    Schedule {
+        width,
+        accumulators,
+        unroll,
         ..Schedule::default()
     }
 }

@@ -19,6 +19,40 @@ pub const GATHER_IDS: usize = 64;
 /// cache (32 KiB and up), with room for the stack and the loop's own data.
 const PAIR_L1_BUDGET: usize = 16 << 10;
 
+/// Calls per round of a [`visiting_order`]: long enough that no stride
+/// repeats often, short enough to stay in one cache line or two.
+pub const VISITS: usize = 64;
+
+/// An order in which to visit `n` rows (or pairs), one after another,
+/// `VISITS` long, in which consecutive visits are not a fixed stride
+/// apart: each `n` visits are a fresh shuffle of `0..n`, and no row
+/// follows itself across a round boundary.
+///
+/// Why not `0, 1, 2, …`: an unrolled kernel runs each of its load
+/// instructions once a call, and when every call's rows lie a constant
+/// stride after the last call's, the core's stride prefetcher (which
+/// tracks loads by instruction address) learns the stride and issues a
+/// prefetch per load into lines already in L1. On the Emerald Rapids
+/// machine of docs/BENCHMARKS.md that cost the ip d768 pair kernel a tenth
+/// of its speed (60 cycles a call instead of 54). An index visits rows in
+/// the graph's order, not in address order, so timings visit them so too.
+pub fn visiting_order(n: usize, seed: u64) -> Vec<usize> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut order = Vec::with_capacity(VISITS);
+    while order.len() < VISITS {
+        let mut round: Vec<usize> = (0..n.max(1)).collect();
+        for i in (1..round.len()).rev() {
+            round.swap(i, rng.random_range(0..=i));
+        }
+        if round.len() > 1 && order.last() == round.first() {
+            round.swap(0, 1);
+        }
+        order.extend(round);
+    }
+    order.truncate(VISITS);
+    order
+}
+
 /// The median over several batches of the time per distance.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Timing {
@@ -109,7 +143,8 @@ fn time_as<T: Element>(kernel: &Kernel, budget: Duration, residency: Residency) 
             // once: each call pays only `pair_checked`'s layout compare.
             // Results fold into one integer rather than being stored one
             // by one: a store per call cost several cycles at d768, which
-            // hid the differences between schedules.
+            // hid the differences between schedules. The rows are visited
+            // in a shuffled order (`visiting_order`).
             let others_fit = (PAIR_L1_BUDGET / (row * bytes)).saturating_sub(1);
             let others: Vec<AlignedBuf<T>> = (0..others_fit.clamp(1, 8))
                 .map(|_| vector(&mut rng))
@@ -119,12 +154,15 @@ fn time_as<T: Element>(kernel: &Kernel, budget: Duration, residency: Residency) 
                 .iter()
                 .map(|b| kernel.check_row(b).expect("a valid row"))
                 .collect();
-            const ROUNDS: usize = 64;
-            let per_batch = ROUNDS * checked.len();
-            let ns = measure(budget, per_batch, || {
+            const ROUNDS: usize = 8;
+            let order: Vec<_> = visiting_order(checked.len(), 11)
+                .into_iter()
+                .map(|i| checked[i])
+                .collect();
+            let ns = measure(budget, ROUNDS * order.len(), || {
                 let mut folded = 0u32;
                 for _ in 0..ROUNDS {
-                    for &b in &checked {
+                    for &b in &order {
                         folded ^= kernel
                             .pair_checked(q, b)
                             .expect("a pair kernel, rows of its layout")
@@ -267,6 +305,31 @@ mod tests {
         )
         .unwrap()
         .kernel
+    }
+
+    /// Every row is visited, each round of `n` visits is a permutation, no
+    /// row follows itself, and the strides between visits are not all one
+    /// stride (what the order exists to avoid).
+    #[test]
+    fn visiting_order_shuffles_without_repeats() {
+        assert_eq!(visiting_order(1, 3), vec![0; VISITS]);
+        for n in [2usize, 3, 4, 8, 16] {
+            let order = visiting_order(n, 3);
+            assert_eq!(order.len(), VISITS);
+            for round in order.chunks_exact(n) {
+                let mut sorted = round.to_vec();
+                sorted.sort_unstable();
+                assert_eq!(sorted, (0..n).collect::<Vec<_>>(), "n={n}");
+            }
+            assert!(order.windows(2).all(|w| w[0] != w[1]), "n={n}: {order:?}");
+            let strides: Vec<isize> = order
+                .windows(2)
+                .map(|w| w[1] as isize - w[0] as isize)
+                .collect();
+            if n > 2 {
+                assert!(strides.iter().any(|&s| s != strides[0]), "n={n}");
+            }
+        }
     }
 
     /// Pair timings are of the kernel over L1-resident rows: the query and
