@@ -3,7 +3,8 @@
 //! come to the memory-bandwidth floor (the target: within 10% of it).
 //!
 //! Not part of `cargo xtask bench` (that runs the cache-resident `kernels`
-//! bench only): it allocates a 512 MiB matrix and takes several minutes.
+//! bench only): it allocates a matrix of 512 MiB or more and takes several
+//! minutes.
 //! Run it with
 //!
 //! ```text
@@ -28,10 +29,12 @@
 //!   is how far it is from the floor.
 //!
 //! The data: one matrix per dim of random f32 rows (stride = dim, every
-//! row on a cache line), 512 MiB in all (rows = 512 MiB / (4·dim)), built
-//! when its dim comes up and dropped before the next. The size can be
-//! changed with `HEKTOR_STREAM_MIB` (e.g. to check that a larger matrix
-//! gives the same numbers where the last-level cache is large).
+//! row on a cache line), 512 MiB or four times the last-level cache,
+//! whichever is larger (1200 MiB on a 300 MiB L3), built when its dim
+//! comes up and dropped before the next. The size can be changed with
+//! `HEKTOR_STREAM_MIB`. (With 512 MiB on that 300 MiB L3, part of each
+//! matrix was served from the cache, and the read floor moved by a fifth
+//! from run to run.)
 //!
 //! - scan: each iteration scans the next block of 1024 consecutive rows,
 //!   walking through the whole matrix and wrapping round at its end, so
@@ -58,6 +61,7 @@ use hektor_codegen::{compile, host, Backend, CompileOptions, Kernel};
 use hektor_kernels::{reference, ElementType, KernelSpec, Metric, Shape};
 use hektor_runtime::aligned::AlignedBuf;
 use hektor_runtime::default_schedule;
+use hektor_runtime::timing::last_level_cache;
 use std::cell::Cell;
 use std::hint::black_box;
 use std::time::Duration;
@@ -83,7 +87,8 @@ const F32: usize = std::mem::size_of::<f32>();
 const MIB: usize = 1 << 20;
 
 /// Bytes of each dim's matrix: `HEKTOR_STREAM_MIB` MiB when set (timing
-/// runs only), else 512 MiB; 8 MiB when not timing.
+/// runs only), else 512 MiB or four times the last-level cache, whichever
+/// is larger; 8 MiB when not timing.
 fn matrix_bytes(mode: Mode) -> usize {
     if mode != Mode::Bench {
         return TEST_MIB * MIB;
@@ -93,37 +98,8 @@ fn matrix_bytes(mode: Mode) -> usize {
             Ok(mib) if mib > 0 => mib * MIB,
             _ => panic!("HEKTOR_STREAM_MIB must be a positive whole number of MiB, not {v:?}"),
         },
-        Err(_) => BENCH_MIB * MIB,
+        Err(_) => (BENCH_MIB * MIB).max(4 * last_level_cache().unwrap_or(0).div_ceil(MIB) * MIB),
     }
-}
-
-/// The last-level cache this CPU reports (Linux sysfs), in bytes.
-fn last_level_cache() -> Option<usize> {
-    let dir = std::path::Path::new("/sys/devices/system/cpu/cpu0/cache");
-    let mut best: Option<(u32, usize)> = None;
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let read = |name: &str| std::fs::read_to_string(entry.path().join(name)).ok();
-        let (Some(level), Some(size)) = (read("level"), read("size")) else {
-            continue;
-        };
-        let Ok(level) = level.trim().parse::<u32>() else {
-            continue;
-        };
-        let size = size.trim();
-        let bytes = if let Some(k) = size.strip_suffix('K') {
-            k.parse::<usize>().ok().map(|k| k << 10)
-        } else if let Some(m) = size.strip_suffix('M') {
-            m.parse::<usize>().ok().map(|m| m << 20)
-        } else {
-            size.parse().ok()
-        };
-        if let Some(bytes) = bytes {
-            if best.is_none_or(|(l, _)| level > l) {
-                best = Some((level, bytes));
-            }
-        }
-    }
-    best.map(|(_, bytes)| bytes)
 }
 
 /// Hektor's backends for this host: LLVM (feature `llvm`), then Cranelift.

@@ -73,8 +73,54 @@ pub enum Residency {
     Memory,
 }
 
-/// Bytes of the matrix that memory-resident timings stream through.
-pub const MEMORY_WORKING_SET: usize = 256 << 20;
+/// The least the matrix of a memory-resident timing holds.
+pub const MIN_MEMORY_WORKING_SET: usize = 256 << 20;
+/// The most it holds, whatever the caches (4 GiB).
+const MAX_MEMORY_WORKING_SET: usize = 4 << 30;
+
+/// Bytes of the matrix that memory-resident timings stream through: four
+/// times the last-level cache, at least [`MIN_MEMORY_WORKING_SET`]. A
+/// fixed 256 MiB was not "far larger than the cache" on every machine: the
+/// Emerald Rapids of docs/BENCHMARKS.md has 300 MiB of L3, and its
+/// "memory" timings were of L3 (30 GB/s where DRAM gives about 20).
+pub fn memory_working_set() -> usize {
+    let llc = last_level_cache().unwrap_or(0);
+    llc.saturating_mul(4)
+        .clamp(MIN_MEMORY_WORKING_SET, MAX_MEMORY_WORKING_SET)
+}
+
+/// The size of the largest (highest-level) cache CPU 0 reports in Linux
+/// sysfs, in bytes; `None` where sysfs says nothing.
+pub fn last_level_cache() -> Option<usize> {
+    let dir = std::path::Path::new("/sys/devices/system/cpu/cpu0/cache");
+    let mut best: Option<(u32, usize)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let read = |name: &str| std::fs::read_to_string(entry.path().join(name)).ok();
+        let (Some(level), Some(size)) = (read("level"), read("size")) else {
+            continue;
+        };
+        let (Ok(level), Some(bytes)) = (level.trim().parse::<u32>(), cache_size_bytes(&size))
+        else {
+            continue;
+        };
+        if best.is_none_or(|(l, _)| level > l) {
+            best = Some((level, bytes));
+        }
+    }
+    best.map(|(_, bytes)| bytes)
+}
+
+/// A sysfs cache size (`48K`, `2048K`, `32M`, or plain bytes) in bytes.
+fn cache_size_bytes(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let (digits, shift) = match text.as_bytes().last()? {
+        b'K' => (&text[..text.len() - 1], 10),
+        b'M' => (&text[..text.len() - 1], 20),
+        b'G' => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    digits.parse::<usize>().ok()?.checked_mul(1 << shift)
+}
 
 /// Times `kernel` for roughly `budget` on cache-resident data.
 pub fn time_kernel(kernel: &Kernel, budget: Duration) -> Timing {
@@ -226,21 +272,76 @@ fn measure(budget: Duration, per_batch: usize, mut batch: impl FnMut()) -> f64 {
     samples[samples.len() / 2]
 }
 
-/// Streams through a matrix of [`MEMORY_WORKING_SET`] bytes: `scan` over
+/// Streams through a matrix of [`memory_working_set`] bytes: `scan` over
 /// consecutive blocks, `gather` and `pair` over random rows.
 fn time_streaming<T: Element>(kernel: &Kernel, budget: Duration) -> Timing {
     let row = kernel.row_len();
     let bytes = kernel.spec().dtype.size_bytes();
     let stride = (row * bytes).div_ceil(64) * 64 / bytes;
-    let rows = (MEMORY_WORKING_SET / (stride * bytes)).max(2 * TIMING_ROWS);
+    let rows = (memory_working_set() / (stride * bytes)).max(2 * TIMING_ROWS);
     let mut rng = StdRng::seed_from_u64(11);
+    let base = streamed_matrix::<T>(kernel, rows, stride);
+    timed_over_memory(kernel, budget, &base, rows, stride, &mut rng)
+}
+
+thread_local! {
+    /// The last matrix [`time_streaming`] built, and what it was built
+    /// for: a tuner times hundreds of schedules of one spec, and building
+    /// a matrix of gigabytes for each would take longer than timing them.
+    static STREAMED: std::cell::RefCell<Option<(String, std::rc::Rc<dyn std::any::Any>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `rows` rows of `stride` elements for `kernel`'s spec: one random row
+/// repeated (quantizing gigabytes of rows would dominate the run; the
+/// kernel's cost does not depend on the values). Reuses the last matrix
+/// when it was built for the same rows.
+fn streamed_matrix<T: Element>(
+    kernel: &Kernel,
+    rows: usize,
+    stride: usize,
+) -> std::rc::Rc<AlignedBuf<T>> {
+    let spec = kernel.spec();
+    let key = format!(
+        "{}.{}.d{} row={} stride={stride} rows={rows}",
+        spec.metric,
+        spec.dtype,
+        spec.dim,
+        kernel.row_len()
+    );
+    let cached = STREAMED.with_borrow(|c| match c {
+        Some((k, m)) if *k == key => m.clone().downcast::<AlignedBuf<T>>().ok(),
+        _ => None,
+    });
+    if let Some(matrix) = cached {
+        return matrix;
+    }
+    // Drop the old matrix before building the new one.
+    STREAMED.with_borrow_mut(|c| *c = None);
+    let row = kernel.row_len();
+    let sample = random_row::<T>(kernel, &mut StdRng::seed_from_u64(13));
     let mut base = AlignedBuf::<T>::zeroed(rows * stride);
-    // One random row repeated (quantizing 256 MiB of rows would dominate
-    // the run); the kernel's cost does not depend on the values.
-    let sample = random_row::<T>(kernel, &mut rng);
     for r in 0..rows {
         base[r * stride..r * stride + row].copy_from_slice(&sample);
     }
+    let matrix = std::rc::Rc::new(base);
+    STREAMED.with_borrow_mut(|c| *c = Some((key, matrix.clone())));
+    matrix
+}
+
+/// Times `kernel` over `base`: `scan` over consecutive blocks, `gather`
+/// and `pair` over random rows, the ids spread over the whole matrix so
+/// that, like the blocks, they come from memory and not from the cache.
+fn timed_over_memory<T: Element>(
+    kernel: &Kernel,
+    budget: Duration,
+    base: &AlignedBuf<T>,
+    rows: usize,
+    stride: usize,
+    rng: &mut StdRng,
+) -> Timing {
+    let row = kernel.row_len();
+    let bytes = kernel.spec().dtype.size_bytes();
     let query = AlignedBuf::from_slice(&base[..row]);
     let mut out = vec![0.0f32; TIMING_ROWS];
     let mut cursor = 0usize;
@@ -254,20 +355,23 @@ fn time_streaming<T: Element>(kernel: &Kernel, budget: Duration) -> Timing {
             black_box(&out);
         }),
         Shape::Gather => {
-            let ids: Vec<u32> = (0..GATHER_IDS * 64)
+            // As many ids as the matrix has rows: a pass over them touches
+            // most of it, so no batch finds its rows in the cache.
+            let batches = rows / GATHER_IDS;
+            let ids: Vec<u32> = (0..batches * GATHER_IDS)
                 .map(|_| rng.random_range(0..rows as u32))
                 .collect();
             measure(budget, GATHER_IDS, || {
                 let batch = &ids[cursor * GATHER_IDS..(cursor + 1) * GATHER_IDS];
                 kernel
-                    .gather(&query, &base, stride, batch, &mut out)
+                    .gather(&query, base, stride, batch, &mut out)
                     .expect("checked call");
-                cursor = (cursor + 1) % 64;
+                cursor = (cursor + 1) % batches;
                 black_box(&out);
             })
         }
         Shape::Pair => {
-            let picks: Vec<usize> = (0..4096).map(|_| rng.random_range(0..rows)).collect();
+            let picks: Vec<usize> = (0..rows).map(|_| rng.random_range(0..rows)).collect();
             measure(budget, 64, || {
                 for k in 0..64 {
                     let r = picks[(cursor + k) % picks.len()];
@@ -305,6 +409,33 @@ mod tests {
         )
         .unwrap()
         .kernel
+    }
+
+    #[test]
+    fn cache_sizes_parse_as_sysfs_writes_them() {
+        assert_eq!(cache_size_bytes("48K\n"), Some(48 << 10));
+        assert_eq!(cache_size_bytes("307200K"), Some(300 << 20));
+        assert_eq!(cache_size_bytes("32M"), Some(32 << 20));
+        assert_eq!(cache_size_bytes("1G"), Some(1 << 30));
+        assert_eq!(cache_size_bytes("4096"), Some(4096));
+        assert_eq!(cache_size_bytes(""), None);
+        assert_eq!(cache_size_bytes("K"), None);
+        assert_eq!(cache_size_bytes("12X"), None);
+        assert_eq!(cache_size_bytes("99999999999999999999G"), None);
+    }
+
+    /// The memory timing's matrix is at least four times the last-level
+    /// cache (when sysfs tells it), and within its bounds.
+    #[test]
+    fn memory_working_set_outgrows_the_last_level_cache() {
+        let set = memory_working_set();
+        assert!((MIN_MEMORY_WORKING_SET..=MAX_MEMORY_WORKING_SET).contains(&set));
+        if let Some(llc) = last_level_cache() {
+            assert!(
+                set >= (4 * llc).min(MAX_MEMORY_WORKING_SET),
+                "{set} for {llc}"
+            );
+        }
     }
 
     /// Every row is visited, each round of `n` visits is a permutation, no
