@@ -514,9 +514,9 @@ fn bench_pair(
 /// `pairs` in the order every pair benchmark visits them
 /// (`hektor_runtime::timing::visiting_order`), each pair's arguments
 /// written out: the order is shuffled because in address order the core's
-/// stride prefetcher spends load slots on lines already in L1 (a tenth of
-/// an unrolled kernel's speed at d768, nothing for a loop), and an index
-/// does not visit its rows in address order.
+/// stride prefetcher spends load slots on lines already in L1 (it costs an
+/// unrolled kernel, whose every load runs once a call, and not a loop),
+/// and an index does not visit its rows in address order.
 fn visits<P: Copy>(pairs: &[P]) -> Vec<P> {
     visiting_order(pairs.len(), 5)
         .into_iter()
@@ -538,8 +538,9 @@ fn row_pairs<R: std::ops::Deref>(rows: &[R]) -> Vec<(&R::Target, &R::Target)> {
 /// fetch the next call's arguments after a call wait for that call's own
 /// loads, and a chain of them (the loop's state spilled to the stack, an
 /// order table, a table of rows) leaves the load ports idle for the
-/// chain's length at the start of every call: 11 of 66 cycles a call for
-/// ip d768 on the Emerald Rapids machine of docs/BENCHMARKS.md.
+/// chain's length at the start of every call. With the address order
+/// (`visits`), that cost ip d768 10 of its 66 cycles a call on the
+/// Emerald Rapids machine of docs/BENCHMARKS.md.
 ///
 /// It keeps nothing in memory but the inputs: results fold into an
 /// integer register (no xmm register survives a call, so an f32 kept

@@ -61,7 +61,7 @@ use hektor_codegen::{compile, host, Backend, CompileOptions, Kernel};
 use hektor_kernels::{reference, ElementType, KernelSpec, Metric, Shape};
 use hektor_runtime::aligned::AlignedBuf;
 use hektor_runtime::default_schedule;
-use hektor_runtime::timing::last_level_cache;
+use hektor_runtime::timing::{last_level_cache, memory_working_set};
 use std::cell::Cell;
 use std::hint::black_box;
 use std::time::Duration;
@@ -87,8 +87,9 @@ const F32: usize = std::mem::size_of::<f32>();
 const MIB: usize = 1 << 20;
 
 /// Bytes of each dim's matrix: `HEKTOR_STREAM_MIB` MiB when set (timing
-/// runs only), else 512 MiB or four times the last-level cache, whichever
-/// is larger; 8 MiB when not timing.
+/// runs only), else 512 MiB or `timing::memory_working_set` (four times
+/// the last-level cache, at most 4 GiB), whichever is larger; 8 MiB when
+/// not timing.
 fn matrix_bytes(mode: Mode) -> usize {
     if mode != Mode::Bench {
         return TEST_MIB * MIB;
@@ -98,7 +99,8 @@ fn matrix_bytes(mode: Mode) -> usize {
             Ok(mib) if mib > 0 => mib * MIB,
             _ => panic!("HEKTOR_STREAM_MIB must be a positive whole number of MiB, not {v:?}"),
         },
-        Err(_) => (BENCH_MIB * MIB).max(4 * last_level_cache().unwrap_or(0).div_ceil(MIB) * MIB),
+        // The tuner's rule for memory-resident timings, and 512 MiB at least.
+        Err(_) => memory_working_set().max(BENCH_MIB * MIB),
     }
 }
 

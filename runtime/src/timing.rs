@@ -33,9 +33,10 @@ pub const VISITS: usize = 64;
 /// stride after the last call's, the core's stride prefetcher (which
 /// tracks loads by instruction address) learns the stride and issues a
 /// prefetch per load into lines already in L1. On the Emerald Rapids
-/// machine of docs/BENCHMARKS.md that cost the ip d768 pair kernel a tenth
-/// of its speed (60 cycles a call instead of 54). An index visits rows in
-/// the graph's order, not in address order, so timings visit them so too.
+/// machine of docs/BENCHMARKS.md, that and a chain of loads in the bench's
+/// loop cost the ip d768 pair kernel 10 of its 66 cycles a call. An index
+/// visits rows in the graph's order, not in address order, so timings
+/// visit them so too.
 pub fn visiting_order(n: usize, seed: u64) -> Vec<usize> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut order = Vec::with_capacity(VISITS);
@@ -82,7 +83,7 @@ const MAX_MEMORY_WORKING_SET: usize = 4 << 30;
 /// times the last-level cache, at least [`MIN_MEMORY_WORKING_SET`]. A
 /// fixed 256 MiB was not "far larger than the cache" on every machine: the
 /// Emerald Rapids of docs/BENCHMARKS.md has 300 MiB of L3, and its
-/// "memory" timings were of L3 (30 GB/s where DRAM gives about 20).
+/// "memory" timings were of L3 (30 GB/s where DRAM gives about 18).
 pub fn memory_working_set() -> usize {
     let llc = last_level_cache().unwrap_or(0);
     llc.saturating_mul(4)
@@ -288,6 +289,7 @@ thread_local! {
     /// The last matrix [`time_streaming`] built, and what it was built
     /// for: a tuner times hundreds of schedules of one spec, and building
     /// a matrix of gigabytes for each would take longer than timing them.
+    /// It is held until the thread ends or another spec's replaces it.
     static STREAMED: std::cell::RefCell<Option<(String, std::rc::Rc<dyn std::any::Any>)>> =
         const { std::cell::RefCell::new(None) };
 }
