@@ -49,11 +49,15 @@ fn cranelift_integer_kernels_are_scalar_and_verified() {
     let schedules = [
         "width=1,acc=4,unroll=2",
         "width=1,acc=1,unroll=full,prefetch=2",
+        "width=1,acc=2,rows=3",
     ];
     let mut specs = quantized_specs(&[1, 5, 33, 100]);
     specs.extend(bit_specs(&[1, 63, 64, 65, 1000]));
     for spec in specs {
         for s in schedules {
+            if spec.shape == Shape::Pair && s.contains("rows") {
+                continue;
+            }
             let schedule: Schedule = s.parse().unwrap();
             let c = compile(&spec, &schedule, &cl, CompileOptions::default())
                 .unwrap_or_else(|e| panic!("{spec} [{schedule}]: {e}"));
@@ -371,12 +375,17 @@ mod llvm {
                     if width == 1 && tail == "masked" {
                         continue;
                     }
-                    let schedule: Schedule = format!("width={width},acc=2,prefetch=3,tail={tail}")
-                        .parse()
-                        .unwrap();
-                    let c = compile(&spec, &schedule, &b, CompileOptions::default())
-                        .unwrap_or_else(|e| panic!("{spec} [{schedule}]: {e}"));
-                    assert!(c.report.worst_error_ratio <= 1.0);
+                    // Row shapes also in tiles of three rows.
+                    let tiles: &[u32] = if spec.shape.has_rows() { &[1, 3] } else { &[1] };
+                    for rows in tiles {
+                        let schedule: Schedule =
+                            format!("width={width},acc=2,prefetch=3,tail={tail},rows={rows}")
+                                .parse()
+                                .unwrap();
+                        let c = compile(&spec, &schedule, &b, CompileOptions::default())
+                            .unwrap_or_else(|e| panic!("{spec} [{schedule}]: {e}"));
+                        assert!(c.report.worst_error_ratio <= 1.0);
+                    }
                 }
             }
         }

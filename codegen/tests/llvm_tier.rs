@@ -42,12 +42,14 @@ proptest! {
         prefetch in 0u32..=8,
         prefetch_lines in 0u32..=3,
         tail in prop_oneof![Just(TailStrategy::Scalar), Just(TailStrategy::Masked), Just(TailStrategy::Padded)],
+        tile_rows in 1u32..=4,
     ) {
         let widths = host_widths();
         let width = widths[width_index % widths.len()];
         let tail = if width == 1 && tail == TailStrategy::Masked { TailStrategy::Scalar } else { tail };
         let tail = if metric == Metric::CosineNorms && tail == TailStrategy::Padded { TailStrategy::Scalar } else { tail };
-        let schedule = Schedule { width, unroll: Unroll::Factor(unroll), accumulators, prefetch, prefetch_lines, tail };
+        let tile_rows = if shape.has_rows() { tile_rows } else { 1 };
+        let schedule = Schedule { width, unroll: Unroll::Factor(unroll), accumulators, prefetch, prefetch_lines, tail, tile_rows };
         let s = spec(metric, dim, shape);
         let c = compile(&s, &schedule, host(), CompileOptions::default())
             .map_err(|e| TestCaseError::fail(format!("{s} [{schedule}]: {e}")))?;

@@ -32,9 +32,10 @@ fn schedule_strategy(dim: usize) -> impl Strategy<Value = Schedule> {
             Just(TailStrategy::Masked),
             Just(TailStrategy::Padded)
         ],
+        1u32..=4,
     )
         .prop_map(
-            move |(width, unroll, accumulators, (prefetch, prefetch_lines), tail)| {
+            move |(width, unroll, accumulators, (prefetch, prefetch_lines), tail, tile_rows)| {
                 // Full unrolling of thousands of iterations is legal but slow to
                 // compile; keep it to the dimensions it is meant for.
                 let unroll = if dim > 256 && unroll == Unroll::Full {
@@ -54,6 +55,7 @@ fn schedule_strategy(dim: usize) -> impl Strategy<Value = Schedule> {
                     prefetch,
                     prefetch_lines,
                     tail,
+                    tile_rows,
                 }
             },
         )
@@ -90,6 +92,8 @@ proptest! {
         } else {
             schedule
         };
+        // Pair kernels have no rows to tile.
+        let schedule = if shape.has_rows() { schedule } else { Schedule { tile_rows: 1, ..schedule } };
         let c = compile(&s, &schedule, backend(), CompileOptions::default())
             .map_err(|e| TestCaseError::fail(format!("{s} [{schedule}]: {e}")))?;
         prop_assert!(c.report.checked > 0);
@@ -107,8 +111,16 @@ fn dimensions_that_break_vectorizers() {
         for metric in Metric::KERNELS {
             for shape in Shape::ALL {
                 let s = spec(metric, dim, shape);
-                for sched in ["", "tail=masked", "tail=padded", "width=1,acc=1,unroll=1"] {
-                    if metric == Metric::CosineNorms && sched == "tail=padded" {
+                for sched in [
+                    "",
+                    "tail=masked",
+                    "tail=padded",
+                    "width=1,acc=1,unroll=1",
+                    "rows=3,acc=2",
+                ] {
+                    if (metric == Metric::CosineNorms && sched == "tail=padded")
+                        || (shape == Shape::Pair && sched.starts_with("rows"))
+                    {
                         continue;
                     }
                     let schedule = Schedule::default_for(&s).with_overrides(sched).unwrap();

@@ -59,6 +59,12 @@ pub struct Schedule {
     /// (`benches/streaming.rs`).
     pub prefetch_lines: u32,
     pub tail: TailStrategy,
+    /// For `gather` and `scan`: rows computed together in one pass over
+    /// the query (1 = one row at a time). Each load of the query then
+    /// serves this many rows, and their sums are independent chains: at
+    /// d1536, where the query cannot stay in registers, the loads per
+    /// vector drop from 2 to 1 + 1/rows. Printed only when above 1.
+    pub tile_rows: u32,
 }
 
 /// The widest vector, in lanes, of any kernel: 64 i32 lanes of quantized
@@ -74,6 +80,8 @@ pub const MAX_PREFETCH: u32 = 64;
 pub const MAX_PREFETCH_LINES: u32 = 64;
 /// The lines of each row ahead that a default schedule prefetches.
 pub const DEFAULT_PREFETCH_LINES: u32 = 2;
+/// At most this many rows a tile.
+pub const MAX_TILE_ROWS: u32 = 8;
 
 impl Default for Schedule {
     /// A sound schedule for 128-bit vectors: four f32x4 accumulators cover
@@ -86,6 +94,7 @@ impl Default for Schedule {
             prefetch: 4,
             prefetch_lines: DEFAULT_PREFETCH_LINES,
             tail: TailStrategy::Scalar,
+            tile_rows: 1,
         }
     }
 }
@@ -173,6 +182,12 @@ impl Schedule {
                 self.prefetch_lines
             ));
         }
+        if self.tile_rows == 0 || self.tile_rows > MAX_TILE_ROWS {
+            return bad(format!(
+                "rows={} must be in 1..={MAX_TILE_ROWS}",
+                self.tile_rows
+            ));
+        }
         if self.tail == TailStrategy::Masked && self.width == 1 {
             return bad("tail=masked needs width > 1".to_string());
         }
@@ -202,6 +217,7 @@ impl Schedule {
                 "acc" | "accumulators" => self.accumulators = number()?,
                 "prefetch" | "pf" => self.prefetch = number()?,
                 "pflines" | "prefetch_lines" => self.prefetch_lines = number()?,
+                "rows" | "tile_rows" => self.tile_rows = number()?,
                 "tail" => {
                     self.tail = match value {
                         "scalar" | "peel" => TailStrategy::Scalar,
@@ -216,7 +232,7 @@ impl Schedule {
                 }
                 _ => {
                     return Err(SpecError::InvalidSchedule(format!(
-                        "unknown key `{key}` (expected width, unroll, acc, prefetch, pflines, tail)"
+                        "unknown key `{key}` (expected width, unroll, acc, prefetch, pflines, tail, rows)"
                     )))
                 }
             }
@@ -269,7 +285,11 @@ impl fmt::Display for Schedule {
             self.prefetch,
             self.prefetch_lines,
             self.tail.name()
-        )
+        )?;
+        if self.tile_rows > 1 {
+            write!(f, ",rows={}", self.tile_rows)?;
+        }
+        Ok(())
     }
 }
 
@@ -292,6 +312,10 @@ mod tests {
             "width=4,unroll=full,acc=8,prefetch=4,pflines=2,tail=masked"
         );
         assert_eq!(s.to_string().parse::<Schedule>().unwrap(), s);
+        let tiled: Schedule = "rows=4".parse().unwrap();
+        assert_eq!(tiled.tile_rows, 4);
+        assert!(tiled.to_string().ends_with(",rows=4"));
+        assert_eq!(tiled.to_string().parse::<Schedule>().unwrap(), tiled);
     }
 
     #[test]
@@ -333,6 +357,8 @@ mod tests {
             "unroll=0",
             "prefetch=65",
             "pflines=65",
+            "rows=0",
+            "rows=9",
             "tail=sideways",
             "width=1,tail=masked",
             "speed=11",

@@ -101,6 +101,12 @@ impl KernelSpec {
                 crate::MAX_WIDTH
             )));
         }
+        if schedule.tile_rows > 1 && !self.shape.has_rows() {
+            return Err(SpecError::InvalidSchedule(format!(
+                "rows={} tiles a loop over rows, and a {} kernel has none",
+                schedule.tile_rows, self.shape
+            )));
+        }
         if self.metric.extra_slots() > 0 && schedule.tail == crate::TailStrategy::Padded {
             return Err(SpecError::InvalidSchedule(format!(
                 "tail=padded would run the vector loop over the inverse norm that {} rows store after their components; use tail=scalar or tail=masked",
@@ -163,6 +169,18 @@ impl FromStr for KernelSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_row_shapes_take_a_tile_of_rows() {
+        let tiled: crate::Schedule = "rows=4".parse().unwrap();
+        for shape in ["gather", "scan"] {
+            let spec: KernelSpec = format!("l2.f32.d64.{shape}").parse().unwrap();
+            assert!(spec.check_schedule(&tiled).is_ok(), "{spec}");
+        }
+        let pair: KernelSpec = "l2.f32.d64.pair".parse().unwrap();
+        let err = pair.check_schedule(&tiled).unwrap_err().to_string();
+        assert!(err.contains("rows=4") && err.contains("pair"), "{err}");
+    }
 
     #[test]
     fn integer_specs_and_their_rows() {

@@ -438,6 +438,28 @@ impl Loop {
     pub fn is_innermost(&self) -> bool {
         !self.body.iter().any(|i| matches!(i, Inst::Loop(_)))
     }
+
+    /// Whether this is a loop over rows (`gather`, `scan`): its own body
+    /// computes a `row_addr`. The element-loop passes leave such loops
+    /// alone, also once their element loops are unrolled away and the row
+    /// loop is innermost (a tile of rows carries an iter argument too).
+    pub fn walks_rows(&self) -> bool {
+        self.body.iter().any(|i| {
+            matches!(
+                i,
+                Inst::Op {
+                    op: Op::RowAddr { .. },
+                    ..
+                }
+            )
+        })
+    }
+
+    /// An element loop that the loop passes may rewrite: innermost, not a
+    /// vectorization remainder, carrying sums, and not a loop over rows.
+    pub fn is_element_loop(&self) -> bool {
+        self.is_innermost() && !self.tail && !self.args.is_empty() && !self.walks_rows()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -40,10 +40,10 @@ fn spec_and_schedule() -> impl Strategy<Value = (KernelSpec, Schedule, bool)> {
             TailStrategy::Masked,
             TailStrategy::Padded,
         ]),
-        any::<bool>(),
+        (any::<bool>(), 1u32..=5),
     )
         .prop_map(
-            |((metric, dtype), shape, dim, width, unroll, acc, prefetch, tail, fma)| {
+            |((metric, dtype), shape, dim, width, unroll, acc, prefetch, tail, (fma, rows))| {
                 // Bit kernels loop over words: 300 words at most.
                 let dim = if dtype == ElementType::Bit {
                     dim * 64 - dim % 64
@@ -66,8 +66,10 @@ fn spec_and_schedule() -> impl Strategy<Value = (KernelSpec, Schedule, bool)> {
                     TailStrategy::Masked if width == 1 => TailStrategy::Scalar,
                     t => t,
                 };
+                // Tiles of rows for the row shapes.
+                let rows = if shape.has_rows() { rows } else { 1 };
                 let schedule: Schedule = format!(
-                    "width={width},unroll={unroll},acc={acc},prefetch={prefetch},tail={}",
+                    "width={width},unroll={unroll},acc={acc},prefetch={prefetch},tail={},rows={rows}",
                     tail.name()
                 )
                 .parse()
@@ -134,7 +136,11 @@ proptest! {
             prop_assert_eq!(masked, 0, "{} {}", spec, schedule);
         }
         let prefetches = count_ops(&f, |op| matches!(op, Op::PrefetchRow { .. }));
-        let want = usize::from(spec.shape.has_rows() && schedule.prefetch > 0);
+        // One a row of the loop over rows; a tile of rows has a loop of
+        // `rows` rows and the remainder loop of one.
+        let rows = schedule.tile_rows as usize;
+        let per_loop = if rows > 1 { rows + 1 } else { 1 };
+        let want = if spec.shape.has_rows() && schedule.prefetch > 0 { per_loop } else { 0 };
         prop_assert_eq!(prefetches, want, "{} {}", spec, schedule);
         // Every float kernel has a product to fuse; integer kernels have
         // only the quantized epilogue's (and hamming none).

@@ -55,6 +55,9 @@ fn default_compute_schedule(spec: &KernelSpec, backend: &dyn Backend) -> Schedul
     if spec.shape == Shape::Pair && vectors >= 48 {
         return long_pair_schedule(spec.metric, width, vectors);
     }
+    if spec.shape.has_rows() && spec.dim >= LONG_ROW_DIM {
+        return long_row_schedule(width);
+    }
     let accumulators = match spec.metric {
         Metric::L2 | Metric::Ip | Metric::CosineNorms if vectors >= 32 => 4,
         _ => 2,
@@ -93,5 +96,68 @@ fn long_pair_schedule(metric: Metric, width: u32, vectors: usize) -> Schedule {
         accumulators,
         unroll,
         ..Schedule::default()
+    }
+}
+
+/// From this dimension on, `gather` and `scan` compute rows in tiles
+/// ([`long_row_schedule`]).
+pub const LONG_ROW_DIM: usize = 1536;
+
+/// `gather` and `scan` over rows of 1536 elements or more: four rows a
+/// tile, one sum each, the element loop unrolled four times. The query
+/// (96 zmm registers at d1536) cannot stay in registers, so untiled each
+/// row loads it again beside its own row, three micro-ops a vector for l2
+/// (load, subtract, FMA); a tile of four loads it once for four rows. At
+/// d1536 on the Emerald Rapids machine (`hektor tune --residency memory`
+/// and `--residency cache`, ns a row, first pass) the tiles ranked first
+/// for l2 and ip gather and for l2 scan, from memory (l2 scan 342–355
+/// against 396 untiled, gather 328 against 381) and from L2 (l2 scan 36–41
+/// against 50, gather 37–40 against 46). At d768 they won from L2 but lost
+/// from memory, so shorter rows keep one row at a time.
+fn long_row_schedule(width: u32) -> Schedule {
+    Schedule {
+        width,
+        accumulators: 1,
+        unroll: Unroll::Factor(4),
+        tile_rows: 4,
+        ..Schedule::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hektor_codegen::cranelift::CraneliftBackend;
+
+    fn spec(text: &str) -> KernelSpec {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn long_rows_stay_untiled_on_128_bit_vectors() {
+        let cl = CraneliftBackend::host().expect("Cranelift supports this host");
+        assert_eq!(
+            default_schedule(&spec("l2.f32.d1536.scan"), &cl).tile_rows,
+            1
+        );
+    }
+
+    #[cfg(feature = "llvm")]
+    #[test]
+    fn long_rows_are_tiled_on_the_wide_tier() {
+        let llvm = hektor_codegen::llvm::LlvmBackend::host().expect("LLVM targets this host");
+        // AVX2 and AVX-512 hosts alike: 8 or 16 lanes.
+        assert!(llvm.max_width() >= 8, "{}", llvm.target_description());
+        for text in [
+            "l2.f32.d1536.scan",
+            "ip.f32.d2048.gather",
+            "cosine.f32.d1536.scan",
+        ] {
+            let s = default_schedule(&spec(text), &llvm);
+            assert_eq!((s.tile_rows, s.accumulators), (4, 1), "{text}: {s}");
+        }
+        for text in ["l2.f32.d768.scan", "l2.f32.d1536.pair", "l2.i8.d1536.scan"] {
+            assert_eq!(default_schedule(&spec(text), &llvm).tile_rows, 1, "{text}");
+        }
     }
 }

@@ -215,7 +215,7 @@ pub fn store(path: &Path, winner: TuningEntry) -> std::io::Result<Vec<String>> {
 
 /// The schedules `hektor tune` tries for `spec` on `backend`: width ×
 /// unroll × accumulators × prefetch (row shapes: rows ahead, and lines of
-/// each) × tail. Padded tails are
+/// each) × tail × rows a tile (row shapes). Padded tails are
 /// left out: they change the row layout, which the index fixes, not the
 /// tuner.
 pub fn candidates(spec: &KernelSpec, backend: &dyn Backend) -> Vec<Schedule> {
@@ -247,22 +247,32 @@ pub fn candidates(spec: &KernelSpec, backend: &dyn Backend) -> Vec<Schedule> {
     } else {
         &[(0, lines)]
     };
+    // Rows a tile (`Schedule::tile_rows`), up to 16 sums in all: the
+    // registers hold them and a few loads besides.
+    let tiles: &[u32] = if spec.shape.has_rows() {
+        &[1, 2, 4]
+    } else {
+        &[1]
+    };
     let mut out = vec![];
     for &width in &widths {
         for unroll in [1u32, 2, 4] {
             for accumulators in [1u32, 2, 4, 8] {
-                for &(prefetch, prefetch_lines) in prefetches {
-                    for tail in [TailStrategy::Scalar, TailStrategy::Masked] {
-                        let s = Schedule {
-                            width,
-                            unroll: Unroll::Factor(unroll),
-                            accumulators,
-                            prefetch,
-                            prefetch_lines,
-                            tail,
-                        };
-                        if backend.check_schedule(spec, &s).is_ok() {
-                            out.push(s);
+                for &tile_rows in tiles.iter().filter(|&&t| t * accumulators <= 16) {
+                    for &(prefetch, prefetch_lines) in prefetches {
+                        for tail in [TailStrategy::Scalar, TailStrategy::Masked] {
+                            let s = Schedule {
+                                width,
+                                unroll: Unroll::Factor(unroll),
+                                accumulators,
+                                prefetch,
+                                prefetch_lines,
+                                tail,
+                                tile_rows,
+                            };
+                            if backend.check_schedule(spec, &s).is_ok() {
+                                out.push(s);
+                            }
                         }
                     }
                 }

@@ -72,8 +72,10 @@ fn run_cases<T: Element>(
                 let mut batches: Vec<Vec<u32>> = vec![vec![], vec![(ROWS - 1) as u32]];
                 if spec.shape == Shape::Gather {
                     batches.push((0..80).map(|_| rng.random_range(0..ROWS as u32)).collect());
+                    batches.push((0..7).map(|_| rng.random_range(0..ROWS as u32)).collect());
                 } else {
                     batches.push((0..ROWS as u32).collect());
+                    batches.push((0..7).collect());
                 }
                 for ids in batches {
                     let mut out = vec![f32::NAN; ids.len()];

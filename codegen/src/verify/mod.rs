@@ -6,8 +6,8 @@
 //! identical vectors, denormals mixed into normal values, all-denormal
 //! vectors, and magnitudes near the top of f32's range. Row shapes run the
 //! same cases over a matrix with an odd stride, with repeated and
-//! out-of-order ids, and with counts 0, 1 and more rows than the prefetch
-//! distance. Every output must lie within [`hektor_kernels::bound`].
+//! out-of-order ids, and with counts 0, 1, 7 and more rows than the prefetch
+//! distance (so that a tile of rows runs with and without a remainder). Every output must lie within [`hektor_kernels::bound`].
 //!
 //! Integer kernels get their own cases ([`integer`]): quantized rows from
 //! random f32 vectors, small exact codes (offset 0, scale 1: l2 and ip
@@ -264,8 +264,10 @@ fn verify_as<T: Element>(kernel: &Kernel) -> Result<VerifyReport, CodegenError> 
                     let long: Vec<u32> =
                         (0..80).map(|_| rng.random_range(0..ROWS as u32)).collect();
                     batches.push(long);
+                    batches.push((0..7).map(|_| rng.random_range(0..ROWS as u32)).collect());
                 } else {
                     batches.push((0..ROWS as u32).collect());
+                    batches.push((0..7).collect());
                 }
                 for ids in batches {
                     let mut out = vec![f32::NAN; ids.len()];

@@ -15,6 +15,7 @@ mod peel_tail;
 mod prefetch;
 mod specialize_dim;
 mod split_accumulators;
+mod tile_rows;
 mod unroll;
 mod util;
 mod vectorize;
@@ -28,6 +29,7 @@ pub use peel_tail::PeelTail;
 pub use prefetch::Prefetch;
 pub use specialize_dim::SpecializeDim;
 pub use split_accumulators::SplitAccumulators;
+pub use tile_rows::TileRows;
 pub use unroll::Unroll;
 pub use vectorize::Vectorize;
 
@@ -116,13 +118,16 @@ impl PassManager {
 
 /// The pipeline that realises `schedule` for `spec`.
 pub fn pipeline_for(spec: &KernelSpec, schedule: &Schedule, caps: TargetCaps) -> PassManager {
-    let mut p: Vec<Box<dyn Pass>> = vec![
-        Box::new(SpecializeDim {
-            dim: spec.elements() as i64,
-        }),
-        Box::new(FuseLoops),
-        Box::new(Cse),
-    ];
+    let mut p: Vec<Box<dyn Pass>> = vec![Box::new(SpecializeDim {
+        dim: spec.elements() as i64,
+    })];
+    if spec.shape.has_rows() && schedule.tile_rows > 1 {
+        p.push(Box::new(TileRows {
+            rows: schedule.tile_rows,
+        }));
+    }
+    p.push(Box::new(FuseLoops));
+    p.push(Box::new(Cse));
     let width = schedule.width;
     if width > 1 {
         p.push(Box::new(Vectorize {
@@ -199,6 +204,9 @@ fn parse_pass(item: &str) -> Result<Box<dyn Pass>, PassError> {
     let pass: Box<dyn Pass> = match name {
         "specialize-dim" => Box::new(SpecializeDim { dim: num("dim")? }),
         "fuse-loops" => Box::new(FuseLoops),
+        "tile-rows" => Box::new(TileRows {
+            rows: num("rows")? as u32,
+        }),
         "cse" => Box::new(Cse),
         "vectorize" => Box::new(Vectorize {
             width: num("width")? as u32,

@@ -4,11 +4,13 @@ use crate::ir::{BinOp, Bound, Function, Inst, Loop, Op, Type, Value};
 use crate::PassError;
 use std::collections::{HashMap, HashSet};
 
-/// In a loop over rows (`gather`, `scan`), prefetches the row `distance`
-/// iterations ahead: the address computation of the current row (for
-/// `gather`, the id load and `row_addr`) is copied for iteration
-/// `min(j + distance, count − 1)` and followed by `prefetch_row` of `bytes`.
-/// Clamping keeps the id load in bounds; the last rows prefetch themselves.
+/// In a loop over rows (`gather`, `scan`), prefetches the rows `distance`
+/// rows ahead: the address computation of each row the body reads (for
+/// `gather`, the id load and `row_addr`; a tile of `tile-rows` reads
+/// several) is copied for iteration `min(j + distance, last)` and followed
+/// by `prefetch_row` of `bytes`, where `last` is the loop's last iteration
+/// (`count − 1`, or `count − rows` for a tile). Clamping keeps the id loads
+/// in bounds; the last rows prefetch themselves.
 pub struct Prefetch {
     pub distance: u32,
     pub bytes: u32,
@@ -34,10 +36,14 @@ impl Pass for Prefetch {
             for inst in block.drain(..) {
                 match inst {
                     Inst::Loop(mut l) => {
-                        if let Some(slice) = row_address_slice(&l) {
+                        let slices = row_address_slices(&l);
+                        if !slices.is_empty() {
                             found = true;
                             let last = self.last_index(f, &mut out, &l);
-                            let prologue = self.prologue(f, &l, &slice, last)?;
+                            let mut prologue = vec![];
+                            for slice in &slices {
+                                prologue.extend(self.prologue(f, &l, slice, last)?);
+                            }
                             l.body.splice(0..0, prologue);
                         }
                         out.push(Inst::Loop(l));
@@ -59,7 +65,7 @@ impl Pass for Prefetch {
 }
 
 impl Prefetch {
-    /// `count − 1`, computed before the loop.
+    /// The last iteration, `end − 1`, computed before the loop.
     fn last_index(&self, f: &mut Function, out: &mut Vec<Inst>, l: &Loop) -> Value {
         match l.end {
             Bound::Const(c) => push_op(f, out, Type::I64, Op::IConst(c - 1)),
@@ -78,12 +84,7 @@ impl Prefetch {
         last: Value,
     ) -> Result<Vec<Inst>, PassError> {
         let mut out = vec![];
-        let d = push_op(
-            f,
-            &mut out,
-            Type::I64,
-            Op::IConst(self.distance as i64 * l.step),
-        );
+        let d = push_op(f, &mut out, Type::I64, Op::IConst(self.distance as i64));
         let ahead = push_op(f, &mut out, Type::I64, Op::Binary(BinOp::IAdd, l.iv, d));
         let clamped = push_op(f, &mut out, Type::I64, Op::Binary(BinOp::IMin, ahead, last));
         let mut map = HashMap::new();
@@ -109,18 +110,32 @@ impl Prefetch {
     }
 }
 
-/// The ops of `l`'s body that compute its first `row_addr` (in order, the
-/// `row_addr` last), if that address depends on the induction variable.
-fn row_address_slice(l: &Loop) -> Option<Vec<Inst>> {
-    let pos = l.body.iter().position(|i| {
-        matches!(
-            i,
-            Inst::Op {
-                op: Op::RowAddr { .. },
-                ..
-            }
-        )
-    })?;
+/// For each `row_addr` among the ops of `l`'s body before its first loop,
+/// the ops that compute it (in order, the `row_addr` last), if that address
+/// depends on the induction variable.
+fn row_address_slices(l: &Loop) -> Vec<Vec<Inst>> {
+    let prologue = l
+        .body
+        .iter()
+        .position(|i| matches!(i, Inst::Loop(_)))
+        .unwrap_or(l.body.len());
+    (0..prologue)
+        .filter(|&pos| {
+            matches!(
+                l.body[pos],
+                Inst::Op {
+                    op: Op::RowAddr { .. },
+                    ..
+                }
+            )
+        })
+        .filter_map(|pos| row_address_slice(l, pos))
+        .collect()
+}
+
+/// The ops of `l`'s body that compute the `row_addr` at `pos` (in order,
+/// the `row_addr` last), if that address depends on the induction variable.
+fn row_address_slice(l: &Loop, pos: usize) -> Option<Vec<Inst>> {
     let mut needed: HashSet<Value> = HashSet::new();
     let mut slice = vec![];
     for inst in l.body[..=pos].iter().rev() {

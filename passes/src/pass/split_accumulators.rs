@@ -35,7 +35,7 @@ impl Pass for SplitAccumulators {
             let mut out = Vec::with_capacity(block.len());
             for inst in block.drain(..) {
                 match inst {
-                    Inst::Loop(l) if l.is_innermost() && !l.tail && !l.args.is_empty() => {
+                    Inst::Loop(l) if l.is_element_loop() => {
                         out.extend(self.split(f, l, &mut replace)?)
                     }
                     other => out.push(other),

@@ -38,9 +38,9 @@ impl Pass for Unroll {
             let mut out = Vec::with_capacity(block.len());
             for inst in block.drain(..) {
                 match inst {
-                    // Element loops carry sums; a row loop (no iter args) that became
-                    // innermost after its element loop was unrolled is left alone.
-                    Inst::Loop(l) if l.is_innermost() && !l.tail && !l.args.is_empty() => {
+                    // Element loops carry sums; a row loop that became innermost
+                    // after its element loop was unrolled is left alone.
+                    Inst::Loop(l) if l.is_element_loop() => {
                         out.extend(self.unroll(f, l, &mut replace)?)
                     }
                     other => out.push(other),

@@ -144,7 +144,7 @@ pub enum IvSubst {
 }
 
 /// Rewrites a load address of `old_iv`.
-fn move_address(a: &Address, old_iv: Value, subst: IvSubst) -> Address {
+pub fn move_address(a: &Address, old_iv: Value, subst: IvSubst) -> Address {
     if a.index != Some(old_iv) {
         return *a;
     }
@@ -164,7 +164,7 @@ fn move_address(a: &Address, old_iv: Value, subst: IvSubst) -> Address {
 
 /// The value that stands for `old_iv` in a copy, for uses other than load
 /// addresses (made on first need).
-fn iv_value(f: &mut Function, out: &mut Vec<Inst>, subst: IvSubst) -> Value {
+pub fn iv_value(f: &mut Function, out: &mut Vec<Inst>, subst: IvSubst) -> Value {
     match subst {
         IvSubst::Shift { new_iv, delta: 0 } => new_iv,
         IvSubst::Shift { new_iv, delta } => {

@@ -58,10 +58,8 @@ impl Pass for Vectorize {
 
 impl Vectorize {
     fn applies(&self, f: &Function, l: &Loop) -> bool {
-        l.is_innermost()
-            && !l.tail
+        l.is_element_loop()
             && l.step == 1
-            && !l.args.is_empty()
             && l.args.iter().all(|&a| {
                 let t = f.ty(a);
                 t.lanes() == 1 && t.is_summable()
