@@ -74,11 +74,22 @@ fn criterion_dir(target: &Path) -> PathBuf {
         .unwrap_or_else(|| target.join("criterion"))
 }
 
+/// The variable that names the tuning file (`hektor_runtime::tuning`).
+const TUNING_FILE_VAR: &str = "HEKTOR_TUNING_FILE";
+
 pub fn run(root: &Path, opts: &Options) -> Result<(), String> {
     // Slack for filesystems with coarse mtimes, so this run's results are not dropped.
     let started = SystemTime::now() - Duration::from_secs(2);
     let mut cmd = process::cargo();
     cmd.args(cargo_args(opts)).current_dir(root);
+    // cargo runs a bench binary in its package's folder, where a relative
+    // tuning file path names a file that is not there: anchor it here.
+    if let Some(path) = std::env::var_os(TUNING_FILE_VAR).map(PathBuf::from) {
+        if path.is_relative() {
+            let cwd = std::env::current_dir().map_err(|e| format!("current folder: {e}"))?;
+            cmd.env(TUNING_FILE_VAR, cwd.join(path));
+        }
+    }
     let command = process::display(&cmd);
 
     process::header("cargo bench");

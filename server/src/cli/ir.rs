@@ -33,7 +33,8 @@ pub struct IrArgs {
     /// What to print; several may be given, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "passes")]
     emit: Vec<Emit>,
-    /// Overrides of the default schedule, e.g. `width=4,unroll=4,acc=4,prefetch=8,pflines=2,tail=masked`.
+    /// Overrides of the default schedule, e.g. `width=4,unroll=4,acc=4,prefetch=8,pflines=2,tail=masked`;
+    /// `rows=N` computes gather and scan rows N at a time (a tile).
     #[arg(long, value_parser = args::schedule)]
     schedule: Option<String>,
     /// The tuning file whose schedule (if any) is the starting point.
