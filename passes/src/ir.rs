@@ -444,15 +444,7 @@ impl Loop {
     /// alone, also once their element loops are unrolled away and the row
     /// loop is innermost (a tile of rows carries an iter argument too).
     pub fn walks_rows(&self) -> bool {
-        self.body.iter().any(|i| {
-            matches!(
-                i,
-                Inst::Op {
-                    op: Op::RowAddr { .. },
-                    ..
-                }
-            )
-        })
+        self.body.iter().any(Inst::is_row_addr)
     }
 
     /// An element loop that the loop passes may rewrite: innermost, not a
@@ -466,6 +458,19 @@ impl Loop {
 pub enum Inst {
     Op { result: Option<Value>, op: Op },
     Loop(Loop),
+}
+
+impl Inst {
+    /// Whether this computes the start of a row (`row_addr`).
+    pub fn is_row_addr(&self) -> bool {
+        matches!(
+            self,
+            Inst::Op {
+                op: Op::RowAddr { .. },
+                ..
+            }
+        )
+    }
 }
 
 /// A kernel: parameters, an optional return type and a body.

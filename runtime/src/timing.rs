@@ -229,18 +229,21 @@ fn time_as<T: Element>(kernel: &Kernel, budget: Duration, residency: Residency) 
             }
         }
         Shape::Gather | Shape::Scan => {
+            let gather = kernel.spec().shape == Shape::Gather;
+            // Gather picks its ids among all the rows; scan reads only the
+            // rows it scans.
+            let rows = if gather { TIMING_ROWS } else { CACHE_SCAN_ROWS };
             // Rows are padded to whole cache lines so that each starts on one.
             let stride = (row * bytes).div_ceil(64) * 64 / bytes;
-            let mut base = AlignedBuf::<T>::zeroed(TIMING_ROWS * stride);
-            for r in 0..TIMING_ROWS {
+            let mut base = AlignedBuf::<T>::zeroed(rows * stride);
+            for r in 0..rows {
                 base[r * stride..r * stride + row]
                     .copy_from_slice(&random_row::<T>(kernel, &mut rng));
             }
             let ids: Vec<u32> = (0..GATHER_IDS)
-                .map(|_| rng.random_range(0..TIMING_ROWS as u32))
+                .map(|_| rng.random_range(0..rows as u32))
                 .collect();
-            let mut out = vec![0.0f32; TIMING_ROWS];
-            let gather = kernel.spec().shape == Shape::Gather;
+            let mut out = vec![0.0f32; rows];
             let per_batch = if gather {
                 GATHER_IDS * 16
             } else {

@@ -136,7 +136,8 @@ impl ScheduleBook {
     }
 
     /// The schedule for `spec` on `backend`: the tuned one (cache-resident
-    /// timing preferred) if the backend accepts it, else the default.
+    /// timing preferred) if the spec and the backend accept it, else the
+    /// default.
     pub fn schedule_for(
         &self,
         spec: &KernelSpec,
@@ -148,7 +149,9 @@ impl ScheduleBook {
                 .iter()
                 .find(|e| e.spec == name && e.backend == backend.kind().name() && e.residency == *r)
                 .and_then(|e| e.schedule.parse::<Schedule>().ok())
-                .filter(|s| backend.check_schedule(spec, s).is_ok())
+                .filter(|s| {
+                    spec.check_schedule(s).is_ok() && backend.check_schedule(spec, s).is_ok()
+                })
         });
         match tuned {
             Some(s) => (s, ScheduleSource::Tuned),

@@ -173,3 +173,32 @@ fn entries_for_other_cpus_or_with_bad_schedules_are_not_trusted() {
         "unlowerable width ignored"
     );
 }
+
+#[test]
+fn tuned_schedules_that_do_not_fit_their_spec_are_not_served() {
+    // `rows=4` parses and the backend can lower it, but a pair kernel has
+    // no rows to tile: the lookup must fall back to the default rather
+    // than hand the registry a schedule that fails to compile.
+    let backend = CraneliftBackend::host().unwrap();
+    let path = temp("misfit");
+    let misfit = entry_for(
+        &spec(),
+        backend_kind(),
+        Residency::Cache,
+        &tuning::Trial {
+            schedule: "width=4,acc=2,rows=4".parse::<Schedule>().unwrap(),
+            timing: hektor_runtime::timing::Timing {
+                ns_per_distance: 1.0,
+                working_set_bytes: 0,
+            },
+            compile: Duration::ZERO,
+        },
+    );
+    let file = serde_json::json!({ "version": tuning::FORMAT_VERSION, "entries": [misfit] });
+    std::fs::write(&path, file.to_string()).unwrap();
+    let book = ScheduleBook::load(&path);
+    assert_eq!(
+        book.schedule_for(&spec(), &backend),
+        (default_schedule(&spec(), &backend), ScheduleSource::Default)
+    );
+}

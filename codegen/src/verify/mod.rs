@@ -6,8 +6,9 @@
 //! identical vectors, denormals mixed into normal values, all-denormal
 //! vectors, and magnitudes near the top of f32's range. Row shapes run the
 //! same cases over a matrix with an odd stride, with repeated and
-//! out-of-order ids, and with counts 0, 1, 7 and more rows than the prefetch
-//! distance (so that a tile of rows runs with and without a remainder). Every output must lie within [`hektor_kernels::bound`].
+//! out-of-order ids, and with counts 0, 1, 7 and more rows than the
+//! prefetch distance (so that a tile of rows runs with and without a
+//! remainder). Every output must lie within [`hektor_kernels::bound`].
 //!
 //! Integer kernels get their own cases ([`integer`]): quantized rows from
 //! random f32 vectors, small exact codes (offset 0, scale 1: l2 and ip

@@ -120,15 +120,7 @@ fn row_address_slices(l: &Loop) -> Vec<Vec<Inst>> {
         .position(|i| matches!(i, Inst::Loop(_)))
         .unwrap_or(l.body.len());
     (0..prologue)
-        .filter(|&pos| {
-            matches!(
-                l.body[pos],
-                Inst::Op {
-                    op: Op::RowAddr { .. },
-                    ..
-                }
-            )
-        })
+        .filter(|&pos| l.body[pos].is_row_addr())
         .filter_map(|pos| row_address_slice(l, pos))
         .collect()
 }

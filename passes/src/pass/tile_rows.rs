@@ -1,4 +1,4 @@
-use super::util::{fresh_like, iv_value, move_address, push_op, IvSubst};
+use super::util::{copy_nest, fresh_like, push_op, IvSubst};
 use super::Pass;
 use crate::ir::{BinOp, Bound, Function, Inst, Loop, Op, Type, Value};
 use crate::PassError;
@@ -130,15 +130,7 @@ fn is_row_loop(l: &Loop) -> bool {
     }
     let (pre, loops, post) = split_row_body(&l.body);
     !loops.is_empty()
-        && pre.iter().any(|i| {
-            matches!(
-                i,
-                Inst::Op {
-                    op: Op::RowAddr { .. },
-                    ..
-                }
-            )
-        })
+        && pre.iter().any(Inst::is_row_addr)
         && post.iter().all(|i| matches!(i, Inst::Op { .. }))
 }
 
@@ -153,86 +145,4 @@ fn split_row_body(body: &[Inst]) -> (&[Inst], &[Inst], &[Inst]) {
         .position(|i| !matches!(i, Inst::Loop(_)))
         .map_or(body.len(), |p| first + p);
     (&body[..first], &body[first..after], &body[after..])
-}
-
-/// Copies `insts`, nested loops included, with `old_iv` moved by `subst`
-/// (folded into the offsets of the addresses it indexes). `map` holds the
-/// substitutions for values defined outside the copy and receives one
-/// entry per value the copy defines.
-fn copy_nest(
-    f: &mut Function,
-    insts: &[Inst],
-    old_iv: Value,
-    subst: IvSubst,
-    map: &mut HashMap<Value, Value>,
-) -> Vec<Inst> {
-    let mut out = vec![];
-    // For uses other than addresses; made once, at the copy's top level,
-    // so that every later part of the copy can read it (dce removes it if
-    // nothing does).
-    map.entry(old_iv)
-        .or_insert_with(|| iv_value(f, &mut out, subst));
-    let look = |map: &HashMap<Value, Value>, v: Value| *map.get(&v).unwrap_or(&v);
-    for inst in insts {
-        match inst {
-            Inst::Op { result, op } => {
-                let mut op = op.clone();
-                if let Op::Load(a) | Op::LoadMasked { addr: a, .. } | Op::Store { addr: a, .. } =
-                    &mut op
-                {
-                    *a = move_address(a, old_iv, subst);
-                }
-                op.map_operands(|v| look(map, v));
-                let result = result.map(|r| {
-                    let n = fresh_like(f, r);
-                    map.insert(r, n);
-                    n
-                });
-                out.push(Inst::Op { result, op });
-            }
-            Inst::Loop(inner) => {
-                let bound = |b: Bound| match b {
-                    Bound::Value(v) => Bound::Value(look(map, v)),
-                    c => c,
-                };
-                let (start, end) = (bound(inner.start), bound(inner.end));
-                let inits = inner.inits.iter().map(|&v| look(map, v)).collect();
-                let iv = fresh_like(f, inner.iv);
-                map.insert(inner.iv, iv);
-                let args = inner
-                    .args
-                    .iter()
-                    .map(|&a| {
-                        let n = fresh_like(f, a);
-                        map.insert(a, n);
-                        n
-                    })
-                    .collect();
-                let body = copy_nest(f, &inner.body, old_iv, subst, map);
-                let yields = inner.yields.iter().map(|&v| look(map, v)).collect();
-                let results = inner
-                    .results
-                    .iter()
-                    .map(|&r| {
-                        let n = fresh_like(f, r);
-                        map.insert(r, n);
-                        n
-                    })
-                    .collect();
-                out.push(Inst::Loop(Loop {
-                    iv,
-                    start,
-                    end,
-                    step: inner.step,
-                    tail: inner.tail,
-                    args,
-                    inits,
-                    results,
-                    body,
-                    yields,
-                }));
-            }
-        }
-    }
-    out
 }

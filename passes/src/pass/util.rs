@@ -144,7 +144,7 @@ pub enum IvSubst {
 }
 
 /// Rewrites a load address of `old_iv`.
-pub fn move_address(a: &Address, old_iv: Value, subst: IvSubst) -> Address {
+fn move_address(a: &Address, old_iv: Value, subst: IvSubst) -> Address {
     if a.index != Some(old_iv) {
         return *a;
     }
@@ -164,7 +164,7 @@ pub fn move_address(a: &Address, old_iv: Value, subst: IvSubst) -> Address {
 
 /// The value that stands for `old_iv` in a copy, for uses other than load
 /// addresses (made on first need).
-pub fn iv_value(f: &mut Function, out: &mut Vec<Inst>, subst: IvSubst) -> Value {
+fn iv_value(f: &mut Function, out: &mut Vec<Inst>, subst: IvSubst) -> Value {
     match subst {
         IvSubst::Shift { new_iv, delta: 0 } => new_iv,
         IvSubst::Shift { new_iv, delta } => {
@@ -173,6 +173,23 @@ pub fn iv_value(f: &mut Function, out: &mut Vec<Inst>, subst: IvSubst) -> Value 
         }
         IvSubst::Const(c) => push_op(f, out, Type::I64, Op::IConst(c)),
     }
+}
+
+/// `op` with the addresses that `old_iv` indexes moved as `subst` says.
+fn move_addresses(op: &Op, old_iv: Value, subst: IvSubst) -> Op {
+    let mut op = op.clone();
+    if let Op::Load(a) | Op::LoadMasked { addr: a, .. } | Op::Store { addr: a, .. } = &mut op {
+        *a = move_address(a, old_iv, subst);
+    }
+    op
+}
+
+/// The copy of `op`: its addresses moved (`old_iv` by `subst`), then every
+/// operand read through `map`.
+fn moved_op(op: &Op, old_iv: Value, subst: IvSubst, map: &HashMap<Value, Value>) -> Op {
+    let mut op = move_addresses(op, old_iv, subst);
+    op.map_operands(|v| *map.get(&v).unwrap_or(&v));
+    op
 }
 
 /// Copies the ops of an innermost loop body. `map` holds the substitutions
@@ -193,21 +210,15 @@ pub fn copy_body(
         let Inst::Op { result, op } = inst else {
             return Err(PassError::not_applicable(pass, "cannot copy a loop nest"));
         };
-        let mut op = op.clone();
-        match &mut op {
-            Op::Load(a) | Op::LoadMasked { addr: a, .. } | Op::Store { addr: a, .. } => {
-                *a = move_address(a, old_iv, subst)
-            }
-            _ => {}
-        }
-        if op.operands().contains(&old_iv) {
-            let v = match iv_copy {
-                Some(v) => v,
-                None => *iv_copy.insert(iv_value(f, &mut out, subst)),
-            };
+        // Uses of the induction variable outside addresses read a copy,
+        // made where first needed.
+        let addressed = move_addresses(op, old_iv, subst);
+        if addressed.operands().contains(&old_iv) && iv_copy.is_none() {
+            let v = iv_value(f, &mut out, subst);
+            iv_copy = Some(v);
             map.insert(old_iv, v);
         }
-        op.map_operands(|v| *map.get(&v).unwrap_or(&v));
+        let op = moved_op(op, old_iv, subst, map);
         let new_result = result.map(|r| {
             let ty = f.ty(r);
             let n = f.new_value(ty, None);
@@ -220,6 +231,83 @@ pub fn copy_body(
         });
     }
     Ok(out)
+}
+
+/// Copies `insts`, nested loops included (unlike [`copy_body`]), with
+/// `old_iv` moved by `subst` (folded into the offsets of the addresses it
+/// indexes). Copied values keep their names. `map` holds the substitutions
+/// for values defined outside the copy and receives one entry per value
+/// the copy defines.
+pub fn copy_nest(
+    f: &mut Function,
+    insts: &[Inst],
+    old_iv: Value,
+    subst: IvSubst,
+    map: &mut HashMap<Value, Value>,
+) -> Vec<Inst> {
+    let mut out = vec![];
+    // For uses other than addresses; made once, at the copy's top level,
+    // so that every later part of the copy can read it (dce removes it if
+    // nothing does).
+    map.entry(old_iv)
+        .or_insert_with(|| iv_value(f, &mut out, subst));
+    let look = |map: &HashMap<Value, Value>, v: Value| *map.get(&v).unwrap_or(&v);
+    for inst in insts {
+        match inst {
+            Inst::Op { result, op } => {
+                let op = moved_op(op, old_iv, subst, map);
+                let result = result.map(|r| {
+                    let n = fresh_like(f, r);
+                    map.insert(r, n);
+                    n
+                });
+                out.push(Inst::Op { result, op });
+            }
+            Inst::Loop(inner) => {
+                let bound = |b: Bound| match b {
+                    Bound::Value(v) => Bound::Value(look(map, v)),
+                    c => c,
+                };
+                let (start, end) = (bound(inner.start), bound(inner.end));
+                let inits = inner.inits.iter().map(|&v| look(map, v)).collect();
+                let iv = fresh_like(f, inner.iv);
+                map.insert(inner.iv, iv);
+                let args = inner
+                    .args
+                    .iter()
+                    .map(|&a| {
+                        let n = fresh_like(f, a);
+                        map.insert(a, n);
+                        n
+                    })
+                    .collect();
+                let body = copy_nest(f, &inner.body, old_iv, subst, map);
+                let yields = inner.yields.iter().map(|&v| look(map, v)).collect();
+                let results = inner
+                    .results
+                    .iter()
+                    .map(|&r| {
+                        let n = fresh_like(f, r);
+                        map.insert(r, n);
+                        n
+                    })
+                    .collect();
+                out.push(Inst::Loop(Loop {
+                    iv,
+                    start,
+                    end,
+                    step: inner.step,
+                    tail: inner.tail,
+                    args,
+                    inits,
+                    results,
+                    body,
+                    yields,
+                }));
+            }
+        }
+    }
+    out
 }
 
 /// Copies a scalar loop body as one `width`-lane vector iteration. Loads
